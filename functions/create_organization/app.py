@@ -1,0 +1,9 @@
+"""Lambda function: create organization (one FastAPI route behind API Gateway)."""
+
+from aws_lambda_powertools import Logger
+from orgservice.api.app import create_app, create_handler
+from orgservice.api.routes.organizations import create_router
+
+logger = Logger()
+app = create_app(create_router, title="Create organization")
+handler = create_handler(app, logger)

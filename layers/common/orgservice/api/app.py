@@ -1,0 +1,72 @@
+"""The one factory that builds each function's FastAPI app and its Lambda handler."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from fastapi import APIRouter, FastAPI, Request, Response
+from mangum import Mangum
+
+from orgservice.api.errors import INTERNAL_ERROR, error_response, register_error_handlers
+
+logger = Logger(child=True)
+
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def create_app(*routers: APIRouter, title: str) -> FastAPI:
+    """Build an app with the shared error mapping, security headers and one access log line per request."""
+    app = FastAPI(title=title, docs_url=None, redoc_url=None)
+    register_error_handlers(app)
+    for router in routers:
+        app.include_router(router)
+
+    @app.middleware("http")
+    async def access_log(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception as error:
+            # Errors that escape the exception handlers still return the JSON shape, never a trace.
+            logger.exception("Unhandled error", extra={"error": type(error).__name__})
+            response = error_response(500, INTERNAL_ERROR)
+
+        response.headers.update(SECURITY_HEADERS)
+        logger.info(
+            "Request handled",
+            extra={
+                "method": request.method,
+                "route": request.url.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        return response
+
+    return app
+
+
+def create_handler(app: FastAPI, logger: Logger) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """Wrap the app for API Gateway REST events, with the request id as correlation id in every log line."""
+    # The REST API event's "path" carries no stage prefix, so routes match under /Prod and any other stage.
+    adapter = Mangum(app, lifespan="off")
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+        for key in ("admin_id", "organization_id"):
+            if authorizer.get(key):
+                logger.append_keys(**{key: authorizer[key]})
+        return adapter(event, context)
+
+    return handler

@@ -1,0 +1,64 @@
+"""FastAPI dependencies, as Annotated aliases that routes take as parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from orgservice.core import db
+from orgservice.core.config import Settings, get_settings
+from orgservice.errors import AuthenticationError
+from orgservice.models import Principal
+from orgservice.placement import CollectionPerTenantPlacement
+from orgservice.repositories.admins import AdminRepository
+from orgservice.repositories.organizations import OrganizationRepository
+from orgservice.repositories.tenant_collections import TenantCollectionRepository
+from orgservice.services.admins import AdminService
+from orgservice.services.collections import CollectionService
+from orgservice.services.organizations import OrganizationService
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_admin_service(settings: SettingsDep) -> AdminService:
+    database = db.get_database(settings)
+    return AdminService(
+        admins=AdminRepository(database), organizations=OrganizationRepository(database), settings=settings
+    )
+
+
+AdminServiceDep = Annotated[AdminService, Depends(get_admin_service)]
+
+
+def get_organization_service(settings: SettingsDep, admin_service: AdminServiceDep) -> OrganizationService:
+    database = db.get_database(settings)
+    collections = CollectionService(
+        placement=CollectionPerTenantPlacement(database.name),
+        repository=TenantCollectionRepository(db.get_client()),
+    )
+    return OrganizationService(
+        organizations=OrganizationRepository(database),
+        admins=AdminRepository(database),
+        collections=collections,
+        admin_service=admin_service,
+        transaction=db.transaction,
+        settings=settings,
+    )
+
+
+OrganizationServiceDep = Annotated[OrganizationService, Depends(get_organization_service)]
+
+
+def get_principal(request: Request) -> Principal:
+    """Read the admin and organization ids that the authorizer put in the request context."""
+    event: dict[str, Any] = request.scope.get("aws.event") or {}
+    context = (event.get("requestContext") or {}).get("authorizer") or {}
+    admin_id = context.get("admin_id")
+    organization_id = context.get("organization_id")
+    if not isinstance(admin_id, str) or not admin_id or not isinstance(organization_id, str) or not organization_id:
+        raise AuthenticationError("The request carries no verified token; send 'Authorization: Bearer <token>'.")
+    return Principal(admin_id=admin_id, organization_id=organization_id)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,104 @@
+"""HTTP routes: parse and validate with pydantic, call one service method, shape the response.
+
+Each router holds one endpoint, so each function's app serves only its own route.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from orgservice.api.deps import AdminServiceDep, OrganizationServiceDep, PrincipalDep
+from orgservice.schemas import (
+    AccessToken,
+    AdminLogin,
+    ErrorBody,
+    Message,
+    OrganizationCreate,
+    OrganizationCreated,
+    OrganizationDetail,
+    OrganizationName,
+    OrganizationPublic,
+    OrganizationUpdate,
+    OrganizationUpdated,
+)
+
+create_router = APIRouter()
+login_router = APIRouter()
+get_router = APIRouter()
+update_router = APIRouter()
+delete_router = APIRouter()
+
+
+@create_router.post(
+    "/org/create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OrganizationCreated,
+    responses={409: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+)
+def create_organization(body: OrganizationCreate, service: OrganizationServiceDep) -> OrganizationCreated:
+    """Create an organization with its first admin and tenant collection."""
+    created = service.create(organization_name=body.organization_name, email=body.email, password=body.password)
+    return OrganizationCreated(
+        message="Organization created successfully",
+        organization=OrganizationDetail.of_admin(created.organization, created.admin),
+        admin_id=created.admin.id,
+    )
+
+
+@login_router.post(
+    "/org/admin/login",
+    response_model=AccessToken,
+    responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+)
+def admin_login(body: AdminLogin, service: AdminServiceDep) -> AccessToken:
+    """Exchange an admin's email and password for a bearer token."""
+    token = service.login(email=body.email, password=body.password)
+    return AccessToken(access_token=token.access_token, expires_in=token.expires_in)
+
+
+@get_router.get(
+    "/org/get",
+    response_model=OrganizationPublic,
+    responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+)
+def get_organization(
+    organization_name: Annotated[OrganizationName, Query()], service: OrganizationServiceDep
+) -> OrganizationPublic:
+    """Return the public fields of an organization found by name."""
+    return OrganizationPublic.of(service.get(organization_name=organization_name))
+
+
+@update_router.put(
+    "/org/update",
+    response_model=OrganizationUpdated,
+    responses={
+        401: {"model": ErrorBody},
+        404: {"model": ErrorBody},
+        409: {"model": ErrorBody},
+        422: {"model": ErrorBody},
+    },
+)
+def update_organization(
+    body: OrganizationUpdate, principal: PrincipalDep, service: OrganizationServiceDep
+) -> OrganizationUpdated:
+    """Rename the caller's organization or change the caller's email or password."""
+    updated = service.update(
+        principal=principal, organization_name=body.organization_name, email=body.email, password=body.password
+    )
+    return OrganizationUpdated(
+        message="Organization updated successfully",
+        organization=OrganizationDetail.of_admin(updated.organization, updated.admin),
+    )
+
+
+@delete_router.delete(
+    "/org/delete",
+    response_model=Message,
+    responses={401: {"model": ErrorBody}, 404: {"model": ErrorBody}},
+)
+def delete_organization(principal: PrincipalDep, service: OrganizationServiceDep) -> Message:
+    """Delete the caller's organization, its admins and its tenant collection."""
+    name = service.delete(principal=principal)
+    return Message(message=f"Organization '{name}' deleted successfully")

@@ -1,0 +1,117 @@
+"""Settings of the service, read once per container from the environment.
+
+This module imports neither pydantic nor pymongo, so that the authorizer can read its settings
+without paying for the web framework or the database driver at cold start.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+# HS256 keys shorter than the hash output weaken the signature (RFC 7518, section 3.2).
+MIN_JWT_KEY_BYTES = 32
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or invalid, so the function cannot serve requests."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Typed view of the environment variables that configure every function."""
+
+    mongodb_uri: str | None
+    mongodb_uri_secret_id: str | None
+    mongodb_database: str
+    mongodb_timeout_ms: int
+    mongodb_max_pool_size: int
+    jwt_secret_key: str | None
+    jwt_secret_id: str | None
+    jwt_issuer: str
+    jwt_audience: str
+    jwt_expires_seconds: int
+    jwt_leeway_seconds: int
+    bcrypt_rounds: int
+    secret_cache_seconds: int
+
+
+def _read_int(name: str, default: int, *, minimum: int, maximum: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not an integer; set it to a whole number.") from None
+
+    if not minimum <= value <= maximum:
+        raise ConfigurationError(f"{name}={value} is out of range; set it between {minimum} and {maximum}.")
+    return value
+
+
+def _read_str(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Read and validate the settings once; later calls return the same object."""
+    return Settings(
+        mongodb_uri=_read_str("MONGODB_URI"),
+        mongodb_uri_secret_id=_read_str("MONGODB_URI_SECRET_ID"),
+        mongodb_database=_read_str("MONGODB_DATABASE", "org_management"),
+        mongodb_timeout_ms=_read_int("MONGODB_TIMEOUT_MS", 3000, minimum=100, maximum=60000),
+        mongodb_max_pool_size=_read_int("MONGODB_MAX_POOL_SIZE", 2, minimum=1, maximum=100),
+        jwt_secret_key=_read_str("JWT_SECRET_KEY"),
+        jwt_secret_id=_read_str("JWT_SECRET_ID"),
+        jwt_issuer=_read_str("JWT_ISSUER", "org-management-service"),
+        jwt_audience=_read_str("JWT_AUDIENCE", "org-management-api"),
+        jwt_expires_seconds=_read_int("JWT_EXPIRES_SECONDS", 3600, minimum=60, maximum=86400),
+        jwt_leeway_seconds=_read_int("JWT_LEEWAY_SECONDS", 10, minimum=0, maximum=300),
+        bcrypt_rounds=_read_int("BCRYPT_ROUNDS", 12, minimum=4, maximum=16),
+        secret_cache_seconds=_read_int("SECRET_CACHE_SECONDS", 300, minimum=0, maximum=86400),
+    )
+
+
+def _fetch_secret(secret_id: str, max_age: int) -> str:
+    # Powertools Parameters caches the value for max_age seconds, so a warm container calls
+    # Secrets Manager at most once per interval. Imported here because only AWS deployments use it.
+    from aws_lambda_powertools.utilities import parameters
+
+    try:
+        return str(parameters.get_secret(secret_id, max_age=max_age))
+    except parameters.exceptions.GetParameterError as error:
+        raise ConfigurationError(
+            f"Reading secret {secret_id!r} from AWS Secrets Manager failed ({error}); "
+            "check that it exists and that the function's role may read it."
+        ) from error
+
+
+def resolve_mongodb_uri(settings: Settings) -> str:
+    """Return the MongoDB connection string, from Secrets Manager when a secret id is set."""
+    if settings.mongodb_uri_secret_id:
+        return _fetch_secret(settings.mongodb_uri_secret_id, settings.secret_cache_seconds)
+    if settings.mongodb_uri:
+        return settings.mongodb_uri
+    raise ConfigurationError("MONGODB_URI is not set; set it or MONGODB_URI_SECRET_ID to reach MongoDB.")
+
+
+def resolve_jwt_key(settings: Settings) -> str:
+    """Return the JWT signing key, from Secrets Manager when a secret id is set."""
+    if settings.jwt_secret_id:
+        key = _fetch_secret(settings.jwt_secret_id, settings.secret_cache_seconds)
+    elif settings.jwt_secret_key:
+        key = settings.jwt_secret_key
+    else:
+        raise ConfigurationError("JWT_SECRET_KEY is not set; set it or JWT_SECRET_ID to sign and verify tokens.")
+
+    size = len(key.encode("utf-8"))
+    if size < MIN_JWT_KEY_BYTES:
+        raise ConfigurationError(
+            f"The JWT signing key is {size} bytes long; use at least {MIN_JWT_KEY_BYTES} random bytes."
+        )
+    return key

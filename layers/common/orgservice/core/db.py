@@ -1,0 +1,119 @@
+"""The container's one MongoClient, the master database and its indexes, and transactions.
+
+A Lambda container serves one request at a time, so the pool stays small: a thousand warm
+containers then hold at most a few thousand connections to the cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from aws_lambda_powertools import Logger
+from pymongo import ASCENDING, MongoClient
+from pymongo.client_session import ClientSession
+from pymongo.database import Database
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure, WTimeoutError
+
+from orgservice.core.config import Settings, get_settings, resolve_mongodb_uri
+from orgservice.errors import DatabaseUnavailableError
+
+ORGANIZATIONS = "organizations"
+ADMINS = "admins"
+
+logger = Logger(child=True)
+
+_client: MongoClient | None = None
+_indexed_databases: set[str] = set()
+_transactions_supported: bool | None = None
+
+
+def get_client() -> MongoClient:
+    """Return the container's MongoClient, building it on first use."""
+    global _client
+    if _client is None:
+        settings = get_settings()
+        _client = MongoClient(
+            resolve_mongodb_uri(settings),
+            appname="org-management-service",
+            maxPoolSize=settings.mongodb_max_pool_size,
+            minPoolSize=0,
+            serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
+            connectTimeoutMS=settings.mongodb_timeout_ms,
+            # Client-side operation timeout: a slow server fails the request with 503 well before
+            # the function's own timeout.
+            timeoutMS=settings.mongodb_timeout_ms * 2,
+            retryWrites=True,
+            tz_aware=True,
+        )
+        logger.info("Built the MongoDB client", extra={"max_pool_size": settings.mongodb_max_pool_size})
+    return _client
+
+
+def get_database(settings: Settings | None = None) -> Database:
+    """Return the master database, creating its indexes once per container."""
+    settings = settings or get_settings()
+    database = get_client()[settings.mongodb_database]
+    if database.name not in _indexed_databases:
+        ensure_indexes(database)
+        _indexed_databases.add(database.name)
+    return database
+
+
+def ensure_indexes(database: Database) -> None:
+    """Create the unique indexes that enforce one organization per slug and one admin per email."""
+    with translate_database_errors():
+        database[ORGANIZATIONS].create_index([("slug", ASCENDING)], unique=True, name="slug_unique")
+        database[ADMINS].create_index([("email", ASCENDING)], unique=True, name="email_unique")
+        database[ADMINS].create_index([("organization_id", ASCENDING)], name="organization_id")
+
+
+def transactions_supported() -> bool:
+    """Tell whether the server accepts multi-document transactions (replica sets and sharded clusters do)."""
+    global _transactions_supported
+    if _transactions_supported is None:
+        with translate_database_errors():
+            hello = get_client().admin.command("hello")
+        _transactions_supported = bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
+        logger.info("Checked transaction support", extra={"transactions_supported": _transactions_supported})
+    return _transactions_supported
+
+
+@contextlib.contextmanager
+def transaction() -> Iterator[ClientSession | None]:
+    """Run the block in one transaction where the server supports it, else without a session.
+
+    Callers that pass the yielded session to every write get all-or-nothing on replica sets. On a
+    standalone server the writes run one by one, and the caller's compensation undoes earlier ones.
+    """
+    if not transactions_supported():
+        yield None
+        return
+
+    with get_client().start_session() as session, session.start_transaction():
+        yield session
+
+
+@contextlib.contextmanager
+def translate_database_errors() -> Iterator[None]:
+    """Turn a lost or slow connection into DatabaseUnavailableError, which the API answers with 503."""
+    try:
+        yield
+    except (ConnectionFailure, ExecutionTimeout, WTimeoutError) as error:
+        logger.error("MongoDB is unreachable or timed out", extra={"error": type(error).__name__})
+        raise DatabaseUnavailableError("The database is unavailable; retry in a few seconds.") from error
+    except OperationFailure as error:
+        if error.timeout:
+            logger.error("A MongoDB operation timed out", extra={"error": type(error).__name__})
+            raise DatabaseUnavailableError("The database did not reply in time; retry in a few seconds.") from error
+        raise
+
+
+def reset_for_tests() -> None:
+    """Close the client and forget cached state, so a test can point the service at another database."""
+    global _client, _transactions_supported
+    if _client is not None:
+        _client.close()
+    _client = None
+    _transactions_supported = None
+    _indexed_databases.clear()

@@ -1,0 +1,29 @@
+"""Typed errors raised by services; the API maps each class to one HTTP status in one place."""
+
+
+class ServiceError(Exception):
+    """Base class of the errors that a request can cause; the message is safe to show to the client."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFoundError(ServiceError):
+    """The requested organization or admin does not exist."""
+
+
+class ConflictError(ServiceError):
+    """The request collides with existing data or with a concurrent change."""
+
+
+class MigrationFailedError(ConflictError):
+    """Moving the tenant collection failed and every earlier step of the request was undone."""
+
+
+class AuthenticationError(ServiceError):
+    """The credentials or the identity carried by the token are not valid."""
+
+
+class DatabaseUnavailableError(ServiceError):
+    """MongoDB could not be reached or did not reply in time."""

@@ -1,0 +1,50 @@
+"""Domain records that repositories return and services work with; ids are strings outside repositories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TenantLocation:
+    """Database and collection that hold one tenant's data."""
+
+    database_name: str
+    collection_name: str
+
+    @property
+    def namespace(self) -> str:
+        return f"{self.database_name}.{self.collection_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Organization:
+    """An organization as stored in the master `organizations` collection."""
+
+    id: str
+    organization_name: str
+    slug: str
+    location: TenantLocation
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Admin:
+    """An administrator of one organization, as stored in the master `admins` collection."""
+
+    id: str
+    organization_id: str
+    email: str
+    password_hash: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Admin and organization ids that the authorizer took from a verified token."""
+
+    admin_id: str
+    organization_id: str

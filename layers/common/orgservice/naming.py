@@ -1,0 +1,52 @@
+"""Rules that turn an organization name into the slug that identifies it."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_NAME_LENGTH = 100
+MIN_SLUG_LENGTH = 2
+MAX_SLUG_LENGTH = 60
+
+_NON_SLUG_RUN = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(name: str) -> str:
+    """Fold a name to ASCII, lowercase it and turn every run of other characters into one `_`.
+
+    The result contains only `[a-z0-9_]` and never starts or ends with `_`, so it can carry no
+    `.`, `$`, NUL or `system.` prefix into a collection name.
+    """
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    return _NON_SLUG_RUN.sub("_", folded.lower()).strip("_")
+
+
+def validate_organization_name(value: str) -> str:
+    """Return the trimmed name, or raise ValueError with a message that names the fix."""
+    name = value.strip()
+    if not name:
+        raise ValueError("must not be empty; send a name such as 'Acme Corp'")
+
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"is {len(name)} characters long; use at most {MAX_NAME_LENGTH}")
+
+    if any(unicodedata.category(character) == "Cc" for character in name):
+        raise ValueError("contains control characters; remove them")
+
+    slug = slugify(name)
+    if not slug:
+        raise ValueError("contains no ASCII letters or digits after folding accents; use a name such as 'Acme Corp'")
+
+    if len(slug) < MIN_SLUG_LENGTH:
+        raise ValueError(
+            f"leaves the identifier {slug!r} after folding to lowercase ASCII letters and digits; "
+            f"use a name with at least {MIN_SLUG_LENGTH} ASCII letters or digits"
+        )
+
+    if len(slug) > MAX_SLUG_LENGTH:
+        raise ValueError(
+            f"leaves an identifier of {len(slug)} characters after folding; "
+            f"use a name whose letters and digits fit in {MAX_SLUG_LENGTH} characters"
+        )
+    return name

@@ -1,0 +1,123 @@
+"""Every read and write of the master `organizations` collection."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo import ReturnDocument
+from pymongo.client_session import ClientSession
+from pymongo.database import Database
+
+from orgservice.core.db import ORGANIZATIONS
+from orgservice.models import Organization, TenantLocation
+from orgservice.repositories.errors import raise_duplicates
+
+
+def to_object_id(value: str) -> ObjectId | None:
+    """Convert a string id to an ObjectId, or None when it is not a valid one."""
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        return None
+
+
+def _to_organization(document: dict[str, Any]) -> Organization:
+    return Organization(
+        id=str(document["_id"]),
+        organization_name=document["organization_name"],
+        slug=document["slug"],
+        location=TenantLocation(database_name=document["database_name"], collection_name=document["collection_name"]),
+        version=document["version"],
+        created_at=document["created_at"],
+        updated_at=document["updated_at"],
+    )
+
+
+class OrganizationRepository:
+    """Reads and writes organization documents; duplicate slugs surface as DuplicateKeyError."""
+
+    def __init__(self, database: Database) -> None:
+        self._collection = database[ORGANIZATIONS]
+
+    def insert(
+        self,
+        *,
+        organization_name: str,
+        slug: str,
+        location: TenantLocation,
+        now: datetime,
+        session: ClientSession | None = None,
+    ) -> Organization:
+        document = {
+            "organization_name": organization_name,
+            "slug": slug,
+            "database_name": location.database_name,
+            "collection_name": location.collection_name,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with raise_duplicates("slug"):
+            result = self._collection.insert_one(document, session=session)
+        document["_id"] = result.inserted_id
+        return _to_organization(document)
+
+    def find_by_id(self, *, organization_id: str) -> Organization | None:
+        object_id = to_object_id(organization_id)
+        if object_id is None:
+            return None
+        document = self._collection.find_one({"_id": object_id})
+        return _to_organization(document) if document else None
+
+    def find_by_slug(self, *, slug: str) -> Organization | None:
+        document = self._collection.find_one({"slug": slug})
+        return _to_organization(document) if document else None
+
+    def update_name(
+        self,
+        *,
+        organization_id: str,
+        expected_version: int,
+        organization_name: str,
+        slug: str,
+        location: TenantLocation,
+        now: datetime,
+        session: ClientSession | None = None,
+    ) -> Organization | None:
+        """Set name, slug and location if the stored version still matches; return None when it does not."""
+        with raise_duplicates("slug"):
+            document = self._collection.find_one_and_update(
+                {"_id": to_object_id(organization_id), "version": expected_version},
+                {
+                    "$set": {
+                        "organization_name": organization_name,
+                        "slug": slug,
+                        "database_name": location.database_name,
+                        "collection_name": location.collection_name,
+                        "updated_at": now,
+                    },
+                    "$inc": {"version": 1},
+                },
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+        return _to_organization(document) if document else None
+
+    def touch(
+        self, *, organization_id: str, expected_version: int, now: datetime, session: ClientSession | None = None
+    ) -> Organization | None:
+        """Bump version and `updated_at` if the stored version still matches; return None when it does not."""
+        document = self._collection.find_one_and_update(
+            {"_id": to_object_id(organization_id), "version": expected_version},
+            {"$set": {"updated_at": now}, "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        return _to_organization(document) if document else None
+
+    def delete(self, *, organization_id: str, session: ClientSession | None = None) -> bool:
+        result = self._collection.delete_one({"_id": to_object_id(organization_id)}, session=session)
+        return result.deleted_count == 1

@@ -1,0 +1,132 @@
+"""Request and response bodies of the HTTP API, validated by pydantic."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from orgservice.core.security import MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH
+from orgservice.models import Admin, Organization
+from orgservice.naming import MAX_NAME_LENGTH, validate_organization_name
+
+
+def _validate_new_password(value: str) -> str:
+    if len(value) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"must be at least {MIN_PASSWORD_LENGTH} characters long")
+
+    size = len(value.encode("utf-8"))
+    if size > MAX_PASSWORD_BYTES:
+        raise ValueError(f"is {size} bytes in UTF-8; use at most {MAX_PASSWORD_BYTES} bytes, the input limit of bcrypt")
+    return value
+
+
+def _validate_login_password(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+OrganizationName = Annotated[str, Field(max_length=MAX_NAME_LENGTH * 4), AfterValidator(validate_organization_name)]
+NewPassword = Annotated[str, Field(max_length=1024), AfterValidator(_validate_new_password)]
+LoginPassword = Annotated[str, Field(max_length=1024), AfterValidator(_validate_login_password)]
+Email = Annotated[EmailStr, Field(max_length=254)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strict=True)
+
+
+class OrganizationCreate(_Request):
+    """Body of POST /org/create."""
+
+    organization_name: OrganizationName
+    email: Email
+    password: NewPassword
+
+
+class AdminLogin(_Request):
+    """Body of POST /org/admin/login."""
+
+    email: Email
+    password: LoginPassword
+
+
+class OrganizationUpdate(_Request):
+    """Body of PUT /org/update: any of the fields, at least one."""
+
+    organization_name: OrganizationName | None = None
+    email: Email | None = None
+    password: NewPassword | None = None
+
+    @model_validator(mode="after")
+    def _require_one_field(self) -> OrganizationUpdate:
+        if self.organization_name is None and self.email is None and self.password is None:
+            raise ValueError("send at least one of organization_name, email or password")
+        return self
+
+
+class OrganizationPublic(BaseModel):
+    """Fields of an organization that anyone may read."""
+
+    id: str
+    organization_name: str
+    collection_name: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, organization: Organization) -> OrganizationPublic:
+        return cls(
+            id=organization.id,
+            organization_name=organization.organization_name,
+            collection_name=organization.location.collection_name,
+            created_at=organization.created_at,
+            updated_at=organization.updated_at,
+        )
+
+
+class OrganizationDetail(OrganizationPublic):
+    """Fields of an organization shown to its admin, with the admin's email."""
+
+    admin_email: str
+
+    @classmethod
+    def of_admin(cls, organization: Organization, admin: Admin) -> OrganizationDetail:
+        return cls(**OrganizationPublic.of(organization).model_dump(), admin_email=admin.email)
+
+
+class OrganizationCreated(BaseModel):
+    """Response of POST /org/create."""
+
+    message: str
+    organization: OrganizationDetail
+    admin_id: str
+
+
+class OrganizationUpdated(BaseModel):
+    """Response of PUT /org/update."""
+
+    message: str
+    organization: OrganizationDetail
+
+
+class AccessToken(BaseModel):
+    """Response of POST /org/admin/login."""
+
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class Message(BaseModel):
+    """A response that carries only a sentence."""
+
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Body of every error response."""
+
+    detail: str

@@ -1,0 +1,54 @@
+"""CollectionService: where a tenant's collection lives, and its creation, move and removal."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+
+from orgservice.errors import ConflictError
+from orgservice.models import TenantLocation
+from orgservice.placement import TenantPlacement
+from orgservice.repositories.tenant_collections import TenantCollectionExistsError, TenantCollectionRepository
+
+logger = Logger(child=True)
+
+
+class CollectionService:
+    """Applies the tenant placement and keeps collection operations from touching another tenant's data."""
+
+    def __init__(self, *, placement: TenantPlacement, repository: TenantCollectionRepository) -> None:
+        self._placement = placement
+        self._repository = repository
+
+    def locate(self, slug: str) -> TenantLocation:
+        return self._placement.locate(slug)
+
+    def create(self, location: TenantLocation) -> None:
+        """Create the tenant collection, refusing to adopt one that already exists."""
+        try:
+            self._repository.create(location=location)
+        except TenantCollectionExistsError:
+            logger.error("Tenant collection already exists", extra={"namespace": location.namespace})
+            raise ConflictError(
+                f"Storage for '{location.collection_name}' already exists without an organization; "
+                "choose another name or ask an operator to remove the leftover collection."
+            ) from None
+        logger.info("Created tenant collection", extra={"namespace": location.namespace})
+
+    def move(self, source: TenantLocation, target: TenantLocation) -> None:
+        """Move the tenant collection; a missing source is created empty at the target."""
+        if source == target:
+            return
+
+        if not self._repository.exists(location=source):
+            # NOTE: only a crash between the metadata write and the collection step of an earlier
+            # request leaves an organization without its collection; creating it keeps the invariant.
+            logger.warning("Tenant collection missing before a move", extra={"namespace": source.namespace})
+            self._repository.create(location=target)
+            return
+
+        self._repository.rename(source=source, target=target)
+        logger.info("Renamed tenant collection", extra={"source": source.namespace, "target": target.namespace})
+
+    def drop(self, location: TenantLocation) -> None:
+        self._repository.drop(location=location)
+        logger.info("Dropped tenant collection", extra={"namespace": location.namespace})

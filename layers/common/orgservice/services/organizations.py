@@ -1,0 +1,283 @@
+"""OrganizationService: create, read, rename and delete organizations with their admin and tenant collection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aws_lambda_powertools import Logger
+
+from orgservice.core.config import Settings
+from orgservice.core.security import hash_password
+from orgservice.errors import ConflictError, MigrationFailedError, NotFoundError
+from orgservice.models import Admin, Organization, Principal
+from orgservice.naming import slugify
+from orgservice.repositories.admins import AdminRepository
+from orgservice.repositories.errors import DuplicateValueError
+from orgservice.repositories.organizations import OrganizationRepository
+from orgservice.services.admins import AdminService
+from orgservice.services.collections import CollectionService
+
+logger = Logger(child=True)
+
+TransactionFactory = Callable[[], AbstractContextManager]
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationWithAdmin:
+    """An organization together with the admin that a request created or acted as."""
+
+    organization: Organization
+    admin: Admin
+
+
+def _now() -> datetime:
+    # MongoDB stores milliseconds, so round here and the response equals what a later read returns.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _name_taken(name: str) -> ConflictError:
+    return ConflictError(f"Organization '{name}' already exists; choose another name.")
+
+
+def _email_taken(email: str) -> ConflictError:
+    return ConflictError(f"Admin email '{email}' already exists; use another email.")
+
+
+class OrganizationService:
+    """Keeps organization, admins and tenant collection consistent across every change."""
+
+    def __init__(
+        self,
+        *,
+        organizations: OrganizationRepository,
+        admins: AdminRepository,
+        collections: CollectionService,
+        admin_service: AdminService,
+        transaction: TransactionFactory,
+        settings: Settings,
+    ) -> None:
+        self._organizations = organizations
+        self._admins = admins
+        self._collections = collections
+        self._admin_service = admin_service
+        self._transaction = transaction
+        self._settings = settings
+
+    def create(self, *, organization_name: str, email: str, password: str) -> OrganizationWithAdmin:
+        """Create the organization, its first admin and its tenant collection."""
+        slug = slugify(organization_name)
+        location = self._collections.locate(slug)
+        email = email.lower()
+        password_hash = hash_password(password, rounds=self._settings.bcrypt_rounds)
+        now = _now()
+        logger.info("Creating organization", extra={"slug": slug})
+
+        # The unique indexes on slug and email decide races: of two concurrent creates, one insert fails.
+        try:
+            with self._transaction() as session:
+                organization = self._organizations.insert(
+                    organization_name=organization_name, slug=slug, location=location, now=now, session=session
+                )
+                admin = self._insert_admin(organization, email, password_hash, now, session)
+        except DuplicateValueError as error:
+            logger.info("Create rejected: duplicate value", extra={"slug": slug, "field": error.field})
+            raise (_name_taken(organization_name) if error.field == "slug" else _email_taken(email)) from None
+
+        # NOTE: a process killed between the commit above and the collection below leaves an
+        # organization without its collection until the next rename or delete of it.
+        try:
+            self._collections.create(location)
+        except Exception:
+            logger.exception(
+                "Creating the tenant collection failed; removing the organization",
+                extra={"organization_id": organization.id},
+            )
+            self._remove_records(organization.id)
+            raise
+
+        logger.info("Created organization", extra={"organization_id": organization.id, "admin_id": admin.id})
+        return OrganizationWithAdmin(organization=organization, admin=admin)
+
+    def _insert_admin(
+        self, organization: Organization, email: str, password_hash: bytes, now: datetime, session
+    ) -> Admin:
+        try:
+            return self._admins.insert(
+                organization_id=organization.id, email=email, password_hash=password_hash, now=now, session=session
+            )
+        except DuplicateValueError:
+            if session is None:
+                # Without a transaction the organization is already stored; undo it so the name stays free.
+                self._organizations.delete(organization_id=organization.id)
+            raise
+
+    def get(self, *, organization_name: str) -> Organization:
+        """Find an organization by name; names that fold to the same slug find the same organization."""
+        organization = self._organizations.find_by_slug(slug=slugify(organization_name))
+        if organization is None:
+            raise NotFoundError(f"Organization '{organization_name}' not found.")
+        return organization
+
+    def update(
+        self,
+        *,
+        principal: Principal,
+        organization_name: str | None,
+        email: str | None,
+        password: str | None,
+    ) -> OrganizationWithAdmin:
+        """Rename the organization and move its collection, and change the admin's email or password.
+
+        The metadata changes commit first, where a unique index rejects a taken name or email before
+        any collection moves. A failed move then restores the earlier metadata.
+        """
+        admin, organization = self._admin_service.resolve(principal)
+        logger.info("Updating organization", extra={"organization_id": organization.id, "admin_id": admin.id})
+
+        new_slug = slugify(organization_name) if organization_name is not None else organization.slug
+        new_name = organization_name if organization_name is not None else organization.organization_name
+        new_location = self._collections.locate(new_slug)
+        new_email = email.lower() if email is not None else admin.email
+        new_hash = (
+            hash_password(password, rounds=self._settings.bcrypt_rounds)
+            if password is not None
+            else admin.password_hash
+        )
+
+        if new_slug != organization.slug:
+            holder = self._organizations.find_by_slug(slug=new_slug)
+            if holder is not None:
+                raise _name_taken(new_name)
+
+        updated = self._write_metadata(
+            organization=organization,
+            admin=admin,
+            organization_name=new_name,
+            slug=new_slug,
+            location=new_location,
+            email=new_email,
+            password_hash=new_hash,
+        )
+
+        if new_location != organization.location:
+            # NOTE: until the move below finishes, readers see the new collection name before it exists.
+            try:
+                self._collections.move(organization.location, new_location)
+            except Exception as error:
+                logger.exception(
+                    "Moving the tenant collection failed; restoring the earlier metadata",
+                    extra={
+                        "organization_id": organization.id,
+                        "source": organization.location.namespace,
+                        "target": new_location.namespace,
+                    },
+                )
+                self._restore_metadata(previous=organization, current=updated, admin=admin)
+                raise MigrationFailedError(
+                    f"Moving the data of '{organization.organization_name}' to "
+                    f"'{new_location.collection_name}' failed, and the organization was left unchanged; "
+                    "retry the request."
+                ) from error
+            logger.info("Renamed organization", extra={"organization_id": organization.id, "slug": new_slug})
+
+        updated_admin = Admin(
+            id=admin.id,
+            organization_id=admin.organization_id,
+            email=new_email,
+            password_hash=new_hash,
+            created_at=admin.created_at,
+        )
+        return OrganizationWithAdmin(organization=updated, admin=updated_admin)
+
+    def _write_metadata(
+        self,
+        *,
+        organization: Organization,
+        admin: Admin,
+        organization_name: str,
+        slug: str,
+        location,
+        email: str,
+        password_hash: bytes,
+    ) -> Organization:
+        now = _now()
+        try:
+            with self._transaction() as session:
+                updated = self._organizations.update_name(
+                    organization_id=organization.id,
+                    expected_version=organization.version,
+                    organization_name=organization_name,
+                    slug=slug,
+                    location=location,
+                    now=now,
+                    session=session,
+                )
+                if updated is None:
+                    raise ConflictError(
+                        f"Organization '{organization.organization_name}' was changed by another request; "
+                        "fetch it again and retry."
+                    )
+
+                if email != admin.email or password_hash != admin.password_hash:
+                    self._write_admin(organization, updated, admin, email, password_hash, now, session)
+        except DuplicateValueError as error:
+            logger.info(
+                "Update rejected: duplicate value", extra={"organization_id": organization.id, "field": error.field}
+            )
+            raise (_name_taken(organization_name) if error.field == "slug" else _email_taken(email)) from None
+        return updated
+
+    def _write_admin(self, organization, updated, admin, email, password_hash, now, session) -> None:
+        try:
+            self._admins.update_credentials(
+                admin_id=admin.id, email=email, password_hash=password_hash, now=now, session=session
+            )
+        except DuplicateValueError:
+            if session is None:
+                # Without a transaction the organization change is already stored; put it back.
+                self._revert_organization(previous=organization, current=updated)
+            raise
+
+    def _restore_metadata(self, *, previous: Organization, current: Organization, admin: Admin) -> None:
+        try:
+            with self._transaction() as session:
+                self._revert_organization(previous=previous, current=current, session=session)
+                self._admins.update_credentials(
+                    admin_id=admin.id, email=admin.email, password_hash=admin.password_hash, now=_now(), session=session
+                )
+        except Exception:
+            logger.exception("Restoring organization metadata failed", extra={"organization_id": previous.id})
+            raise
+
+    def _revert_organization(self, *, previous: Organization, current: Organization, session=None) -> None:
+        self._organizations.update_name(
+            organization_id=previous.id,
+            expected_version=current.version,
+            organization_name=previous.organization_name,
+            slug=previous.slug,
+            location=previous.location,
+            now=_now(),
+            session=session,
+        )
+
+    def delete(self, *, principal: Principal) -> str:
+        """Delete the organization, its admins and its tenant collection; return the organization's name."""
+        _admin, organization = self._admin_service.resolve(principal)
+        logger.info("Deleting organization", extra={"organization_id": organization.id})
+
+        # The collection goes first: a retry after a failure in between finds the organization and
+        # finishes the job, and no tenant data is ever left without an organization that owns it.
+        self._collections.drop(organization.location)
+        self._remove_records(organization.id)
+
+        logger.info("Deleted organization", extra={"organization_id": organization.id})
+        return organization.organization_name
+
+    def _remove_records(self, organization_id: str) -> None:
+        with self._transaction() as session:
+            self._admins.delete_by_organization(organization_id=organization_id, session=session)
+            self._organizations.delete(organization_id=organization_id, session=session)
