@@ -1,0 +1,84 @@
+"""Shared fixtures: one MongoDB server per test session and a fresh master database per test.
+
+Without MONGODB_URI the session starts the embedded SecantusDB on 127.0.0.1; with it, every test
+runs against that server instead, in databases named `test_<random>` that are dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from local_api.embedded_db import EmbeddedMongo
+from local_api.lambda_events import ensure_layer_on_path
+
+ensure_layer_on_path()
+
+from orgservice.core import db  # noqa: E402
+from orgservice.core.config import get_settings  # noqa: E402
+
+TEST_BCRYPT_ROUNDS = "4"
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URI of the MongoDB server that the whole test session uses."""
+    external = os.environ.get("MONGODB_URI")
+    if external:
+        yield external
+        return
+
+    server = EmbeddedMongo(tmp_path_factory.mktemp("secantus") / "data").start()
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_client(mongo_uri: str) -> Iterator[MongoClient]:
+    """A client of the tests' own, for checking what the service wrote."""
+    client = MongoClient(mongo_uri, tz_aware=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def service_env(mongo_uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Point the service at a fresh master database with a random signing key and a cheap bcrypt cost."""
+    database_name = f"test_{uuid.uuid4().hex[:12]}"
+    values = {
+        "MONGODB_URI": mongo_uri,
+        "MONGODB_DATABASE": database_name,
+        "JWT_SECRET_KEY": secrets.token_urlsafe(48),
+        "BCRYPT_ROUNDS": TEST_BCRYPT_ROUNDS,
+        "POWERTOOLS_SERVICE_NAME": "org-management-test",
+    }
+    for name in ("MONGODB_URI_SECRET_ID", "JWT_SECRET_ID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+    get_settings.cache_clear()
+    db.reset_for_tests()
+    yield values
+
+    db.reset_for_tests()
+    get_settings.cache_clear()
+    cleanup = MongoClient(mongo_uri)
+    try:
+        cleanup.drop_database(database_name)
+    finally:
+        cleanup.close()
+
+
+@pytest.fixture
+def master_db(service_env: dict[str, str], mongo_client: MongoClient) -> Database:
+    """The master database of the current test, read through the tests' own client."""
+    return mongo_client[service_env["MONGODB_DATABASE"]]
