@@ -42,7 +42,7 @@ def get_organization_service(settings: SettingsDep, admin_service: AdminServiceD
         admins=AdminRepository(database),
         collections=collections,
         admin_service=admin_service,
-        transaction=db.transaction,
+        run_in_transaction=db.run_in_transaction,
         settings=settings,
     )
 

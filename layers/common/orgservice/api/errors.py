@@ -62,8 +62,11 @@ def _describe(error: dict[str, Any]) -> str:
         return "the request body is missing; send a JSON object"
     if kind == "missing":
         return f"'{field}' is missing; add it to the {where}"
+    if not field and isinstance(error.get("input"), bytes | str):
+        # FastAPI parses a body as JSON only when the request declares a JSON content type.
+        return "the request body must be a JSON object sent with 'Content-Type: application/json'"
     if not field:
-        return 'the request body must be a JSON object; send one such as {"email": "..."}'
+        return "the request body must be a JSON object, not an array or a single value"
     if kind == "extra_forbidden":
         return f"'{field}' is not an accepted field; remove it"
     if kind in ("string_type", "string_sub_type"):

@@ -7,19 +7,23 @@ containers then hold at most a few thousand connections to the cluster.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 from aws_lambda_powertools import Logger
 from pymongo import ASCENDING, MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure, WTimeoutError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure, PyMongoError, WTimeoutError
 
 from orgservice.core.config import Settings, get_settings, resolve_mongodb_uri
-from orgservice.errors import DatabaseUnavailableError
+from orgservice.errors import ConflictError, DatabaseUnavailableError
 
 ORGANIZATIONS = "organizations"
 ADMINS = "admins"
+
+TRANSACTION_ATTEMPTS = 3
+TRANSACTION_BACKOFF_SECONDS = 0.05
 
 logger = Logger(child=True)
 
@@ -79,19 +83,32 @@ def transactions_supported() -> bool:
     return _transactions_supported
 
 
-@contextlib.contextmanager
-def transaction() -> Iterator[ClientSession | None]:
-    """Run the block in one transaction where the server supports it, else without a session.
+def run_in_transaction[T](work: Callable[[ClientSession | None], T]) -> T:
+    """Run `work` in one multi-document transaction where the server supports it, else without a session.
 
-    Callers that pass the yielded session to every write get all-or-nothing on replica sets. On a
-    standalone server the writes run one by one, and the caller's compensation undoes earlier ones.
+    Callers that pass the session to every write get all-or-nothing on replica sets. On a standalone
+    server `work` gets None and writes one document at a time, and the caller undoes earlier writes
+    on failure. A transient error, such as a write conflict with a concurrent request, reruns the
+    whole transaction a few times before it becomes a ConflictError.
     """
     if not transactions_supported():
-        yield None
-        return
+        return work(None)
 
-    with get_client().start_session() as session, session.start_transaction():
-        yield session
+    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+        with get_client().start_session() as session:
+            try:
+                with session.start_transaction():
+                    return work(session)
+            except PyMongoError as error:
+                if not error.has_error_label("TransientTransactionError"):
+                    raise
+                logger.warning(
+                    "Transaction hit a transient error; retrying",
+                    extra={"attempt": attempt, "error": type(error).__name__, "code": getattr(error, "code", None)},
+                )
+        time.sleep(TRANSACTION_BACKOFF_SECONDS * attempt)
+
+    raise ConflictError("The organization was changed by a concurrent request; retry the request.")
 
 
 @contextlib.contextmanager

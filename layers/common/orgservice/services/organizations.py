@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from aws_lambda_powertools import Logger
+from pymongo.client_session import ClientSession
 
 from orgservice.core.config import Settings
 from orgservice.core.security import hash_password
 from orgservice.errors import ConflictError, MigrationFailedError, NotFoundError
-from orgservice.models import Admin, Organization, Principal
+from orgservice.models import Admin, Organization, Principal, TenantLocation
 from orgservice.naming import slugify
 from orgservice.repositories.admins import AdminRepository
 from orgservice.repositories.errors import DuplicateValueError
@@ -22,7 +23,8 @@ from orgservice.services.collections import CollectionService
 
 logger = Logger(child=True)
 
-TransactionFactory = Callable[[], AbstractContextManager]
+# Runs a unit of work in one transaction where the server supports it; see core.db.run_in_transaction.
+TransactionRunner = Callable[[Callable[[ClientSession | None], Any]], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +59,14 @@ class OrganizationService:
         admins: AdminRepository,
         collections: CollectionService,
         admin_service: AdminService,
-        transaction: TransactionFactory,
+        run_in_transaction: TransactionRunner,
         settings: Settings,
     ) -> None:
         self._organizations = organizations
         self._admins = admins
         self._collections = collections
         self._admin_service = admin_service
-        self._transaction = transaction
+        self._run_in_transaction = run_in_transaction
         self._settings = settings
 
     def create(self, *, organization_name: str, email: str, password: str) -> OrganizationWithAdmin:
@@ -77,12 +79,15 @@ class OrganizationService:
         logger.info("Creating organization", extra={"slug": slug})
 
         # The unique indexes on slug and email decide races: of two concurrent creates, one insert fails.
+        def insert_records(session: ClientSession | None) -> tuple[Organization, Admin]:
+            organization = self._organizations.insert(
+                organization_name=organization_name, slug=slug, location=location, now=now, session=session
+            )
+            admin = self._insert_admin(organization, email, password_hash, now, session)
+            return organization, admin
+
         try:
-            with self._transaction() as session:
-                organization = self._organizations.insert(
-                    organization_name=organization_name, slug=slug, location=location, now=now, session=session
-                )
-                admin = self._insert_admin(organization, email, password_hash, now, session)
+            organization, admin = self._run_in_transaction(insert_records)
         except DuplicateValueError as error:
             logger.info("Create rejected: duplicate value", extra={"slug": slug, "field": error.field})
             raise (_name_taken(organization_name) if error.field == "slug" else _email_taken(email)) from None
@@ -103,7 +108,12 @@ class OrganizationService:
         return OrganizationWithAdmin(organization=organization, admin=admin)
 
     def _insert_admin(
-        self, organization: Organization, email: str, password_hash: bytes, now: datetime, session
+        self,
+        organization: Organization,
+        email: str,
+        password_hash: bytes,
+        now: datetime,
+        session: ClientSession | None,
     ) -> Admin:
         try:
             return self._admins.insert(
@@ -200,38 +210,50 @@ class OrganizationService:
         admin: Admin,
         organization_name: str,
         slug: str,
-        location,
+        location: TenantLocation,
         email: str,
         password_hash: bytes,
     ) -> Organization:
         now = _now()
-        try:
-            with self._transaction() as session:
-                updated = self._organizations.update_name(
-                    organization_id=organization.id,
-                    expected_version=organization.version,
-                    organization_name=organization_name,
-                    slug=slug,
-                    location=location,
-                    now=now,
-                    session=session,
-                )
-                if updated is None:
-                    raise ConflictError(
-                        f"Organization '{organization.organization_name}' was changed by another request; "
-                        "fetch it again and retry."
-                    )
 
-                if email != admin.email or password_hash != admin.password_hash:
-                    self._write_admin(organization, updated, admin, email, password_hash, now, session)
+        def write(session: ClientSession | None) -> Organization:
+            updated = self._organizations.update_name(
+                organization_id=organization.id,
+                expected_version=organization.version,
+                organization_name=organization_name,
+                slug=slug,
+                location=location,
+                now=now,
+                session=session,
+            )
+            if updated is None:
+                raise ConflictError(
+                    f"Organization '{organization.organization_name}' was changed by another request; "
+                    "fetch it again and retry."
+                )
+
+            if email != admin.email or password_hash != admin.password_hash:
+                self._write_admin(organization, updated, admin, email, password_hash, now, session)
+            return updated
+
+        try:
+            return self._run_in_transaction(write)
         except DuplicateValueError as error:
             logger.info(
                 "Update rejected: duplicate value", extra={"organization_id": organization.id, "field": error.field}
             )
             raise (_name_taken(organization_name) if error.field == "slug" else _email_taken(email)) from None
-        return updated
 
-    def _write_admin(self, organization, updated, admin, email, password_hash, now, session) -> None:
+    def _write_admin(
+        self,
+        organization: Organization,
+        updated: Organization,
+        admin: Admin,
+        email: str,
+        password_hash: bytes,
+        now: datetime,
+        session: ClientSession | None,
+    ) -> None:
         try:
             self._admins.update_credentials(
                 admin_id=admin.id, email=email, password_hash=password_hash, now=now, session=session
@@ -243,17 +265,21 @@ class OrganizationService:
             raise
 
     def _restore_metadata(self, *, previous: Organization, current: Organization, admin: Admin) -> None:
+        def restore(session: ClientSession | None) -> None:
+            self._revert_organization(previous=previous, current=current, session=session)
+            self._admins.update_credentials(
+                admin_id=admin.id, email=admin.email, password_hash=admin.password_hash, now=_now(), session=session
+            )
+
         try:
-            with self._transaction() as session:
-                self._revert_organization(previous=previous, current=current, session=session)
-                self._admins.update_credentials(
-                    admin_id=admin.id, email=admin.email, password_hash=admin.password_hash, now=_now(), session=session
-                )
+            self._run_in_transaction(restore)
         except Exception:
             logger.exception("Restoring organization metadata failed", extra={"organization_id": previous.id})
             raise
 
-    def _revert_organization(self, *, previous: Organization, current: Organization, session=None) -> None:
+    def _revert_organization(
+        self, *, previous: Organization, current: Organization, session: ClientSession | None = None
+    ) -> None:
         self._organizations.update_name(
             organization_id=previous.id,
             expected_version=current.version,
@@ -278,6 +304,8 @@ class OrganizationService:
         return organization.organization_name
 
     def _remove_records(self, organization_id: str) -> None:
-        with self._transaction() as session:
+        def remove(session: ClientSession | None) -> None:
             self._admins.delete_by_organization(organization_id=organization_id, session=session)
             self._organizations.delete(organization_id=organization_id, session=session)
+
+        self._run_in_transaction(remove)
