@@ -23,7 +23,3 @@ class MigrationFailedError(ConflictError):
 
 class AuthenticationError(ServiceError):
     """The credentials or the identity carried by the token are not valid."""
-
-
-class DatabaseUnavailableError(ServiceError):
-    """MongoDB could not be reached or did not reply in time."""

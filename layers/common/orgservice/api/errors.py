@@ -15,7 +15,6 @@ from orgservice.core.config import ConfigurationError
 from orgservice.errors import (
     AuthenticationError,
     ConflictError,
-    DatabaseUnavailableError,
     NotFoundError,
     ServiceError,
 )
@@ -26,7 +25,6 @@ SERVICE_ERROR_STATUS: dict[type[ServiceError], int] = {
     AuthenticationError: 401,
     NotFoundError: 404,
     ConflictError: 409,
-    DatabaseUnavailableError: 503,
 }
 
 DATABASE_UNAVAILABLE = "The database is unavailable or did not reply in time; retry in a few seconds."

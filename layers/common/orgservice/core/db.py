@@ -6,18 +6,17 @@ containers then hold at most a few thousand connections to the cluster.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from aws_lambda_powertools import Logger
 from pymongo import ASCENDING, MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure, PyMongoError, WTimeoutError
+from pymongo.errors import PyMongoError
 
 from orgservice.core.config import Settings, get_settings, resolve_mongodb_uri
-from orgservice.errors import ConflictError, DatabaseUnavailableError
+from orgservice.errors import ConflictError
 
 ORGANIZATIONS = "organizations"
 ADMINS = "admins"
@@ -44,8 +43,8 @@ def get_client() -> MongoClient:
             minPoolSize=0,
             serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
             connectTimeoutMS=settings.mongodb_timeout_ms,
-            # Client-side operation timeout: a slow server fails the request with 503 well before
-            # the function's own timeout.
+            # Client-side operation timeout: a slow or unreachable server fails the request, which the
+            # API returns as 503, well before the function's own timeout.
             timeoutMS=settings.mongodb_timeout_ms * 2,
             retryWrites=True,
             tz_aware=True,
@@ -66,18 +65,16 @@ def get_database(settings: Settings | None = None) -> Database:
 
 def ensure_indexes(database: Database) -> None:
     """Create the unique indexes that enforce one organization per slug and one admin per email."""
-    with translate_database_errors():
-        database[ORGANIZATIONS].create_index([("slug", ASCENDING)], unique=True, name="slug_unique")
-        database[ADMINS].create_index([("email", ASCENDING)], unique=True, name="email_unique")
-        database[ADMINS].create_index([("organization_id", ASCENDING)], name="organization_id")
+    database[ORGANIZATIONS].create_index([("slug", ASCENDING)], unique=True, name="slug_unique")
+    database[ADMINS].create_index([("email", ASCENDING)], unique=True, name="email_unique")
+    database[ADMINS].create_index([("organization_id", ASCENDING)], name="organization_id")
 
 
 def transactions_supported() -> bool:
     """Tell whether the server accepts multi-document transactions (replica sets and sharded clusters do)."""
     global _transactions_supported
     if _transactions_supported is None:
-        with translate_database_errors():
-            hello = get_client().admin.command("hello")
+        hello = get_client().admin.command("hello")
         _transactions_supported = bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
         logger.info("Checked transaction support", extra={"transactions_supported": _transactions_supported})
     return _transactions_supported
@@ -109,21 +106,6 @@ def run_in_transaction[T](work: Callable[[ClientSession | None], T]) -> T:
         time.sleep(TRANSACTION_BACKOFF_SECONDS * attempt)
 
     raise ConflictError("The organization was changed by a concurrent request; retry the request.")
-
-
-@contextlib.contextmanager
-def translate_database_errors() -> Iterator[None]:
-    """Turn a lost or slow connection into DatabaseUnavailableError, which the API answers with 503."""
-    try:
-        yield
-    except (ConnectionFailure, ExecutionTimeout, WTimeoutError) as error:
-        logger.error("MongoDB is unreachable or timed out", extra={"error": type(error).__name__})
-        raise DatabaseUnavailableError("The database is unavailable; retry in a few seconds.") from error
-    except OperationFailure as error:
-        if error.timeout:
-            logger.error("A MongoDB operation timed out", extra={"error": type(error).__name__})
-            raise DatabaseUnavailableError("The database did not reply in time; retry in a few seconds.") from error
-        raise
 
 
 def reset_for_tests() -> None:

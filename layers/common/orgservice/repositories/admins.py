@@ -80,9 +80,6 @@ class AdminRepository:
             )
         return result.matched_count == 1
 
-    def delete_by_id(self, *, admin_id: str, session: ClientSession | None = None) -> None:
-        self._collection.delete_one({"_id": to_object_id(admin_id)}, session=session)
-
     def delete_by_organization(self, *, organization_id: str, session: ClientSession | None = None) -> int:
         result = self._collection.delete_many({"organization_id": to_object_id(organization_id)}, session=session)
         return result.deleted_count

@@ -106,18 +106,6 @@ class OrganizationRepository:
             )
         return _to_organization(document) if document else None
 
-    def touch(
-        self, *, organization_id: str, expected_version: int, now: datetime, session: ClientSession | None = None
-    ) -> Organization | None:
-        """Bump version and `updated_at` if the stored version still matches; return None when it does not."""
-        document = self._collection.find_one_and_update(
-            {"_id": to_object_id(organization_id), "version": expected_version},
-            {"$set": {"updated_at": now}, "$inc": {"version": 1}},
-            return_document=ReturnDocument.AFTER,
-            session=session,
-        )
-        return _to_organization(document) if document else None
-
     def delete(self, *, organization_id: str, session: ClientSession | None = None) -> bool:
         result = self._collection.delete_one({"_id": to_object_id(organization_id)}, session=session)
         return result.deleted_count == 1

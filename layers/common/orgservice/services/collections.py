@@ -40,8 +40,8 @@ class CollectionService:
             return
 
         if not self._repository.exists(location=source):
-            # NOTE: only a crash between the metadata write and the collection step of an earlier
-            # request leaves an organization without its collection; creating it keeps the invariant.
+            # NOTE: a request killed between its metadata write and its collection step leaves an
+            # organization without a collection. Creating an empty one restores the invariant.
             logger.warning("Tenant collection missing before a move", extra={"namespace": source.namespace})
             self._repository.create(location=target)
             return

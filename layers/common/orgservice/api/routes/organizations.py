@@ -1,6 +1,6 @@
 """HTTP routes: parse and validate with pydantic, call one service method, shape the response.
 
-Each router holds one endpoint, so each function's app serves only its own route.
+Each router contains one endpoint, so each function's app serves only its own route.
 """
 
 from __future__ import annotations
