@@ -122,11 +122,14 @@ def method_arn(*, method: str, path: str, stage: str = "Prod") -> str:
 
 
 def build_authorizer_event(proxy_event: Mapping[str, Any]) -> dict[str, Any]:
-    """Build the REQUEST authorizer event that API Gateway sends before the proxy event."""
+    """Build the REQUEST authorizer event that API Gateway sends before the proxy event.
+
+    The methodArn ends with the request's path, path parameter values filled in, not the resource template.
+    """
     context = proxy_event["requestContext"]
     return {
         "type": "REQUEST",
-        "methodArn": method_arn(method=proxy_event["httpMethod"], path=proxy_event["resource"], stage=context["stage"]),
+        "methodArn": method_arn(method=proxy_event["httpMethod"], path=proxy_event["path"], stage=context["stage"]),
         "resource": proxy_event["resource"],
         "path": proxy_event["path"],
         "httpMethod": proxy_event["httpMethod"],

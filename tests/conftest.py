@@ -66,10 +66,10 @@ def service_env(mongo_uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dic
         monkeypatch.setenv(name, value)
 
     get_settings.cache_clear()
-    db.reset_for_tests()
+    db.reset()
     yield values
 
-    db.reset_for_tests()
+    db.reset()
     get_settings.cache_clear()
     cleanup = MongoClient(mongo_uri)
     try:
@@ -82,3 +82,30 @@ def service_env(mongo_uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dic
 def master_db(service_env: dict[str, str], mongo_client: MongoClient) -> Database:
     """The master database of the current test, read through the tests' own client."""
     return mongo_client[service_env["MONGODB_DATABASE"]]
+
+
+@pytest.fixture
+def secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """A moto Secrets Manager client, with fake credentials and Powertools' secret cache cleared.
+
+    Powertools keeps its provider, with its boto3 client, and every fetched value in module state, so
+    the cache is cleared on both sides of the test.
+    """
+    import boto3
+    from aws_lambda_powertools.utilities import parameters
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER"):
+        monkeypatch.delenv(name, raising=False)
+
+    parameters.clear_caches()
+    with mock_aws():
+        yield boto3.client("secretsmanager", region_name="us-east-1")
+    parameters.clear_caches()

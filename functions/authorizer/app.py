@@ -22,8 +22,9 @@ UNAUTHORIZED = "Unauthorized"
 
 
 def _bearer_token(event: APIGatewayAuthorizerRequestEvent) -> str | None:
-    # Header names and the scheme match case-insensitively (RFC 9110, section 11.1).
-    value = event.get_header_value("authorization", case_sensitive=False)
+    # Header names and the scheme match case-insensitively (RFC 9110, sections 5.1 and 11.1).
+    # Powertools 3 exposes the headers as a case-insensitive mapping.
+    value = event.headers.get("authorization")
     if not value:
         return None
 

@@ -29,6 +29,12 @@ class Organization:
     version: int
     created_at: datetime
     updated_at: datetime
+    # Set while a rename moves the collection from this earlier location to `location`.
+    moving_from: TenantLocation | None = None
+    # Set while a delete removes the collection and the records.
+    deleting_since: datetime | None = None
+    # When the rename or delete in progress started, so a later request can tell one that died.
+    pending_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, mod
 
 from orgservice.core.security import MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH
 from orgservice.models import Admin, Organization
-from orgservice.naming import MAX_NAME_LENGTH, validate_organization_name
+from orgservice.naming import validate_organization_name
 
 
 def _validate_new_password(value: str) -> str:
@@ -28,8 +28,10 @@ def _validate_login_password(value: str) -> str:
     return value
 
 
-OrganizationName = Annotated[str, Field(max_length=MAX_NAME_LENGTH * 4), AfterValidator(validate_organization_name)]
-NewPassword = Annotated[str, Field(max_length=1024), AfterValidator(_validate_new_password)]
+# The validators check lengths first, so even a very long value costs only one pass over it.
+OrganizationName = Annotated[str, AfterValidator(validate_organization_name)]
+NewPassword = Annotated[str, AfterValidator(_validate_new_password)]
+# A login password longer than bcrypt's limit fails like any wrong password, with 401.
 LoginPassword = Annotated[str, Field(max_length=1024), AfterValidator(_validate_login_password)]
 Email = Annotated[EmailStr, Field(max_length=254)]
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from mangum import Mangum
 
 from orgservice.api.errors import INTERNAL_ERROR, error_response, register_error_handlers
+from orgservice.core.config import get_settings
 
 logger = Logger(child=True)
 
@@ -42,6 +43,11 @@ def create_app(*routers: APIRouter, title: str) -> FastAPI:
             response = error_response(500, INTERNAL_ERROR)
 
         response.headers.update(SECURITY_HEADERS)
+        # With a Lambda proxy integration, API Gateway's CORS setting answers only the preflight,
+        # so every response of the function carries the allowed origin itself.
+        allowed_origin = get_settings().cors_allow_origin
+        if allowed_origin:
+            response.headers["Access-Control-Allow-Origin"] = allowed_origin
         logger.info(
             "Request handled",
             extra={

@@ -28,6 +28,8 @@ SERVICE_ERROR_STATUS: dict[type[ServiceError], int] = {
 }
 
 DATABASE_UNAVAILABLE = "The database is unavailable or did not reply in time; retry in a few seconds."
+# The detail of the HTTPException that FastAPI raises when it cannot decode a request body.
+BODY_PARSE_FAILED = "There was an error parsing the body"
 INTERNAL_ERROR = "The server failed to handle the request; retry later, and report the request id if it persists."
 
 
@@ -60,6 +62,12 @@ def _describe(error: dict[str, Any]) -> str:
         return "the request body is missing; send a JSON object"
     if kind == "missing":
         return f"'{field}' is missing; add it to the {where}"
+    if kind in ("value_error", "assertion_error"):
+        message = str(error.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if field.endswith("email"):
+            reason = message.removeprefix("value is not a valid email address: ")
+            return f"'{field}' is not a valid email address ({reason})"
+        return f"'{field}' {message}" if field else message
     if not field and isinstance(error.get("input"), bytes | str):
         # FastAPI parses a body as JSON only when the request declares a JSON content type.
         return "the request body must be a JSON object sent with 'Content-Type: application/json'"
@@ -69,12 +77,6 @@ def _describe(error: dict[str, Any]) -> str:
         return f"'{field}' is not an accepted field; remove it"
     if kind in ("string_type", "string_sub_type"):
         return f"'{field}' must be a string"
-    if kind == "value_error" or kind == "assertion_error":
-        message = str(error.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        if field.endswith("email"):
-            reason = message.removeprefix("value is not a valid email address: ")
-            return f"'{field}' is not a valid email address ({reason})"
-        return f"'{field}' {message}" if field else message
     if kind == "string_too_long":
         limit = error.get("ctx", {}).get("max_length")
         return f"'{field}' is too long; use at most {limit} characters"
@@ -105,6 +107,10 @@ def register_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
+        if error.status_code == 400 and error.detail == BODY_PARSE_FAILED:
+            # FastAPI raises this for a body that is not UTF-8 or nests too deeply to decode.
+            logger.info("Request rejected: undecodable body", extra={"status": 422})
+            return error_response(422, "Invalid request: the request body is not valid JSON; send a UTF-8 JSON object.")
         return error_response(error.status_code, str(error.detail), headers=getattr(error, "headers", None))
 
     @app.exception_handler(ConnectionFailure)

@@ -35,6 +35,7 @@ class Settings:
     jwt_leeway_seconds: int
     bcrypt_rounds: int
     secret_cache_seconds: int
+    cors_allow_origin: str | None
 
 
 def _read_int(name: str, default: int, *, minimum: int, maximum: int) -> int:
@@ -74,6 +75,7 @@ def get_settings() -> Settings:
         jwt_leeway_seconds=_read_int("JWT_LEEWAY_SECONDS", 10, minimum=0, maximum=300),
         bcrypt_rounds=_read_int("BCRYPT_ROUNDS", 12, minimum=4, maximum=16),
         secret_cache_seconds=_read_int("SECRET_CACHE_SECONDS", 300, minimum=0, maximum=86400),
+        cors_allow_origin=_read_str("CORS_ALLOW_ORIGIN"),
     )
 
 
@@ -83,12 +85,21 @@ def _fetch_secret(secret_id: str, max_age: int) -> str:
     from aws_lambda_powertools.utilities import parameters
 
     try:
-        return str(parameters.get_secret(secret_id, max_age=max_age))
+        value = parameters.get_secret(secret_id, max_age=max_age)
     except parameters.exceptions.GetParameterError as error:
         raise ConfigurationError(
             f"Reading secret {secret_id!r} from AWS Secrets Manager failed ({error}); "
             "check that it exists and that the function's role may read it."
         ) from error
+
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigurationError(
+                f"Secret {secret_id!r} holds binary data that is not UTF-8; store the value as SecretString."
+            ) from None
+    return str(value)
 
 
 def resolve_mongodb_uri(settings: Settings) -> str:

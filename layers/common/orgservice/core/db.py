@@ -108,8 +108,8 @@ def run_in_transaction[T](work: Callable[[ClientSession | None], T]) -> T:
     raise ConflictError("The organization was changed by a concurrent request; retry the request.")
 
 
-def reset_for_tests() -> None:
-    """Close the client and forget cached state, so a test can point the service at another database."""
+def reset() -> None:
+    """Close the client and forget cached state, so the next call reconnects with the current settings."""
     global _client, _transactions_supported
     if _client is not None:
         _client.close()

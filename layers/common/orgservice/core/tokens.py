@@ -64,9 +64,10 @@ def verify_token(token: str, *, key: str, issuer: str, audience: str, leeway_sec
     except jwt.InvalidTokenError as error:
         raise InvalidTokenError(f"The token is invalid ({error}); log in again.") from None
 
+    for claim in ("sub", ORGANIZATION_CLAIM):
+        if not isinstance(claims[claim], str) or not claims[claim]:
+            raise InvalidTokenError(f"The token's {claim} claim must be a non-empty string; log in again.")
     organization_id = claims[ORGANIZATION_CLAIM]
-    if not isinstance(organization_id, str) or not organization_id:
-        raise InvalidTokenError(f"The token's {ORGANIZATION_CLAIM} claim must be a non-empty string; log in again.")
 
     return TokenClaims(
         admin_id=claims["sub"],

@@ -24,6 +24,16 @@ def to_object_id(value: str) -> ObjectId | None:
         return None
 
 
+def _to_location(document: dict[str, Any] | None) -> TenantLocation | None:
+    if not document:
+        return None
+    return TenantLocation(database_name=document["database_name"], collection_name=document["collection_name"])
+
+
+def _from_location(location: TenantLocation) -> dict[str, str]:
+    return {"database_name": location.database_name, "collection_name": location.collection_name}
+
+
 def _to_organization(document: dict[str, Any]) -> Organization:
     return Organization(
         id=str(document["_id"]),
@@ -33,6 +43,9 @@ def _to_organization(document: dict[str, Any]) -> Organization:
         version=document["version"],
         created_at=document["created_at"],
         updated_at=document["updated_at"],
+        moving_from=_to_location(document.get("moving_from")),
+        deleting_since=document.get("deleting_since"),
+        pending_since=document.get("pending_since"),
     )
 
 
@@ -84,26 +97,55 @@ class OrganizationRepository:
         organization_name: str,
         slug: str,
         location: TenantLocation,
+        moving_from: TenantLocation | None,
         now: datetime,
         session: ClientSession | None = None,
     ) -> Organization | None:
-        """Set name, slug and location if the stored version still matches; return None when it does not."""
+        """Set name, slug and location if the stored version still matches; return None when it does not.
+
+        A `moving_from` location marks a collection move in progress; None clears the mark.
+        """
+        changes: dict[str, Any] = {
+            "$set": {
+                "organization_name": organization_name,
+                "slug": slug,
+                "database_name": location.database_name,
+                "collection_name": location.collection_name,
+                "updated_at": now,
+            },
+            "$inc": {"version": 1},
+        }
+        if moving_from is None:
+            changes["$unset"] = {"moving_from": "", "pending_since": ""}
+        else:
+            changes["$set"]["moving_from"] = _from_location(moving_from)
+            changes["$set"]["pending_since"] = now
+
         with raise_duplicates("slug"):
             document = self._collection.find_one_and_update(
                 {"_id": to_object_id(organization_id), "version": expected_version},
-                {
-                    "$set": {
-                        "organization_name": organization_name,
-                        "slug": slug,
-                        "database_name": location.database_name,
-                        "collection_name": location.collection_name,
-                        "updated_at": now,
-                    },
-                    "$inc": {"version": 1},
-                },
+                changes,
                 return_document=ReturnDocument.AFTER,
                 session=session,
             )
+        return _to_organization(document) if document else None
+
+    def finish_move(self, *, organization_id: str, expected_version: int) -> Organization | None:
+        """Clear the mark of a finished collection move if the stored version still matches."""
+        document = self._collection.find_one_and_update(
+            {"_id": to_object_id(organization_id), "version": expected_version},
+            {"$unset": {"moving_from": "", "pending_since": ""}, "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _to_organization(document) if document else None
+
+    def mark_deleting(self, *, organization_id: str, expected_version: int, now: datetime) -> Organization | None:
+        """Mark the organization as being deleted if the stored version still matches."""
+        document = self._collection.find_one_and_update(
+            {"_id": to_object_id(organization_id), "version": expected_version},
+            {"$set": {"deleting_since": now, "pending_since": now}, "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
         return _to_organization(document) if document else None
 
     def delete(self, *, organization_id: str, session: ClientSession | None = None) -> bool:

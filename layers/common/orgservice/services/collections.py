@@ -49,6 +49,27 @@ class CollectionService:
         self._repository.rename(source=source, target=target)
         logger.info("Renamed tenant collection", extra={"source": source.namespace, "target": target.namespace})
 
+    def finish_interrupted_move(self, source: TenantLocation, target: TenantLocation) -> None:
+        """Complete a move that a dead request left half done, without overwriting any collection."""
+        source_exists = self._repository.exists(location=source)
+        target_exists = self._repository.exists(location=target)
+
+        if source_exists and target_exists:
+            logger.error(
+                "Both collections of an interrupted move exist",
+                extra={"source": source.namespace, "target": target.namespace},
+            )
+            raise ConflictError(
+                f"Both '{source.collection_name}' and '{target.collection_name}' exist after an interrupted rename; "
+                "ask an operator to merge them."
+            )
+
+        if source_exists:
+            self._repository.rename(source=source, target=target)
+        elif not target_exists:
+            self._repository.create(location=target)
+        logger.info("Finished an interrupted move", extra={"source": source.namespace, "target": target.namespace})
+
     def drop(self, location: TenantLocation) -> None:
         self._repository.drop(location=location)
         logger.info("Dropped tenant collection", extra={"namespace": location.namespace})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -22,6 +22,10 @@ from orgservice.services.admins import AdminService
 from orgservice.services.collections import CollectionService
 
 logger = Logger(child=True)
+
+# A Lambda function is stopped at its timeout (10 s in template.yaml), so a rename or delete that
+# started longer ago than this has died, and the next request that touches the organization finishes it.
+PENDING_CHANGE_LEASE = timedelta(seconds=60)
 
 # Runs a unit of work in one transaction where the server supports it; see core.db.run_in_transaction.
 TransactionRunner = Callable[[Callable[[ClientSession | None], Any]], Any]
@@ -128,7 +132,7 @@ class OrganizationService:
     def get(self, *, organization_name: str) -> Organization:
         """Find an organization by name; names that fold to the same slug find the same organization."""
         organization = self._organizations.find_by_slug(slug=slugify(organization_name))
-        if organization is None:
+        if organization is None or organization.deleting_since is not None:
             raise NotFoundError(f"Organization '{organization_name}' not found.")
         return organization
 
@@ -142,11 +146,13 @@ class OrganizationService:
     ) -> OrganizationWithAdmin:
         """Rename the organization and move its collection, and change the admin's email or password.
 
-        The metadata changes commit first, where a unique index rejects a taken name or email before
-        any collection moves. A failed move then restores the earlier metadata.
+        The metadata changes commit first, with a mark of the move in progress, and a unique index
+        rejects a taken name or email before any collection moves. A failed move then restores the
+        earlier metadata. While the mark is set, other renames and deletes of the organization get 409.
         """
         admin, organization = self._admin_service.resolve(principal)
         logger.info("Updating organization", extra={"organization_id": organization.id, "admin_id": admin.id})
+        organization = self._settle_pending_change(organization)
 
         new_slug = slugify(organization_name) if organization_name is not None else organization.slug
         new_name = organization_name if organization_name is not None else organization.organization_name
@@ -163,18 +169,20 @@ class OrganizationService:
             if holder is not None:
                 raise _name_taken(new_name)
 
+        moving = new_location != organization.location
         updated = self._write_metadata(
             organization=organization,
             admin=admin,
             organization_name=new_name,
             slug=new_slug,
             location=new_location,
+            moving_from=organization.location if moving else None,
             email=new_email,
             password_hash=new_hash,
         )
 
-        if new_location != organization.location:
-            # NOTE: until the move below finishes, readers see the new collection name before it exists.
+        if moving:
+            # NOTE: until the move below finishes, GET returns the new collection name before it exists.
             try:
                 self._collections.move(organization.location, new_location)
             except Exception as error:
@@ -192,6 +200,8 @@ class OrganizationService:
                     f"'{new_location.collection_name}' failed, and the organization was left unchanged; "
                     "retry the request."
                 ) from error
+
+            updated = self._finish_move(updated)
             logger.info("Renamed organization", extra={"organization_id": organization.id, "slug": new_slug})
 
         updated_admin = Admin(
@@ -211,6 +221,7 @@ class OrganizationService:
         organization_name: str,
         slug: str,
         location: TenantLocation,
+        moving_from: TenantLocation | None,
         email: str,
         password_hash: bytes,
     ) -> Organization:
@@ -223,6 +234,7 @@ class OrganizationService:
                 organization_name=organization_name,
                 slug=slug,
                 location=location,
+                moving_from=moving_from,
                 now=now,
                 session=session,
             )
@@ -286,22 +298,79 @@ class OrganizationService:
             organization_name=previous.organization_name,
             slug=previous.slug,
             location=previous.location,
+            moving_from=None,
             now=_now(),
             session=session,
         )
+
+    def _finish_move(self, organization: Organization) -> Organization:
+        finished = self._organizations.finish_move(
+            organization_id=organization.id, expected_version=organization.version
+        )
+        if finished is None:
+            # Only a request that took longer than the lease lets another request take over its move.
+            logger.warning("The move mark was changed by another request", extra={"organization_id": organization.id})
+            raise ConflictError(
+                f"Organization '{organization.organization_name}' was changed by another request; "
+                "fetch it again and retry."
+            )
+        return finished
+
+    def _settle_pending_change(self, organization: Organization) -> Organization:
+        """Reject a request while a rename or delete of the organization runs, or finish one that died."""
+        if organization.pending_since is None:
+            return organization
+
+        if _now() - organization.pending_since < PENDING_CHANGE_LEASE:
+            logger.info("Request rejected: change in progress", extra={"organization_id": organization.id})
+            raise ConflictError(
+                f"Organization '{organization.organization_name}' is being renamed or deleted by another request; "
+                "retry in a few seconds."
+            )
+
+        logger.warning(
+            "Finishing an interrupted change",
+            extra={"organization_id": organization.id, "deleting": organization.deleting_since is not None},
+        )
+        if organization.deleting_since is not None:
+            self._remove_all(organization)
+            raise NotFoundError("The organization of this token no longer exists.")
+
+        if organization.moving_from is not None:
+            self._collections.finish_interrupted_move(organization.moving_from, organization.location)
+        return self._finish_move(organization)
 
     def delete(self, *, principal: Principal) -> str:
         """Delete the organization, its admins and its tenant collection; return the organization's name."""
         _admin, organization = self._admin_service.resolve(principal)
         logger.info("Deleting organization", extra={"organization_id": organization.id})
 
+        if organization.deleting_since is not None:
+            # An earlier delete stopped partway, and finishing it is safe to repeat.
+            logger.info("Finishing an earlier delete", extra={"organization_id": organization.id})
+            marked = organization
+        else:
+            organization = self._settle_pending_change(organization)
+
+            # The mark claims the organization against a concurrent rename, and GET stops showing it.
+            marked = self._organizations.mark_deleting(
+                organization_id=organization.id, expected_version=organization.version, now=_now()
+            )
+            if marked is None:
+                raise ConflictError(
+                    f"Organization '{organization.organization_name}' was changed by another request; "
+                    "fetch it again and retry."
+                )
+
+        self._remove_all(marked)
+        logger.info("Deleted organization", extra={"organization_id": organization.id})
+        return organization.organization_name
+
+    def _remove_all(self, organization: Organization) -> None:
         # The collection goes first: a retry after a failure in between finds the organization and
         # finishes the job, and no tenant data is ever left without an organization that owns it.
         self._collections.drop(organization.location)
         self._remove_records(organization.id)
-
-        logger.info("Deleted organization", extra={"organization_id": organization.id})
-        return organization.organization_name
 
     def _remove_records(self, organization_id: str) -> None:
         def remove(session: ClientSession | None) -> None:

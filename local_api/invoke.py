@@ -1,0 +1,231 @@
+"""`python -m local_api invoke FUNCTION EVENT`: run one function once with an event file, like `sam local invoke`.
+
+The function is loaded from the template with its Globals and own environment variables, and
+its handler runs once with a LambdaContext. The CLI prints the result as one line of JSON on
+stdout and everything else (logs included) on stderr. A handler that raises prints the error
+object that the Lambda Python runtime returns (`errorMessage`, `errorType`, `stackTrace`).
+
+Database: MONGODB_URI if set, else the embedded server of a running `make run` (named in
+`.local/mongodb.uri`), else an embedded SecantusDB on `.local/secantus-data` for the duration
+of the call. The signing key is JWT_SECRET_KEY if set, else `.local/jwt-signing-key`, so
+tokens from `make run` and `make invoke` are interchangeable.
+
+The demo organization: the files in `events/` need real ids and a valid token, which differ on
+every machine, so they carry placeholders: `{{token}}`, `{{admin_id}}` and `{{organization_id}}`.
+Some events need the demo organization: those with a placeholder, the demo admin's email or the
+demo organization's name. Before running one, invoke logs the admin demo-admin@example.com in,
+and creates the organization "Events Demo" with that admin when the login fails. An organization
+that was renamed since is renamed back. Invoke then replaces each placeholder with a fresh token
+of the demo admin, signed with the local key, or with the admin's or the organization's id.
+So every event works on a fresh clone, and repeats of it work too, except
+create_organization.json, whose second run gets 409 because the name is taken.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from local_api.errors import LocalRunnerError
+from local_api.functions import LocalFunctions, error_payload
+from local_api.lambda_events import ensure_layer_on_path
+from local_api.local_state import (
+    local_environment,
+    local_process_environment,
+    open_database,
+    resolve_signing_key,
+    state_dir_from_environment,
+)
+from local_api.template import TEMPLATE_PATH, SamTemplate, load_template
+
+logger = logging.getLogger(__name__)
+
+DEMO_ORGANIZATION_NAME = "Events Demo"
+DEMO_ADMIN_EMAIL = "demo-admin@example.com"
+# A fixed password of a local demo account, which the events in events/ also contain; never a real credential.
+DEMO_ADMIN_PASSWORD = "local-demo-password"
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
+PLACEHOLDER_NAMES = ("token", "admin_id", "organization_id")
+
+
+class EventError(LocalRunnerError):
+    """The event file is missing, not JSON, or has a placeholder that invoke cannot fill."""
+
+
+@dataclass(frozen=True)
+class DemoIdentity:
+    """The demo admin's fresh token and ids, the values of the event placeholders."""
+
+    token: str
+    admin_id: str
+    organization_id: str
+
+    def placeholder_values(self) -> dict[str, str]:
+        return {"token": self.token, "admin_id": self.admin_id, "organization_id": self.organization_id}
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    """The handler's return value, or the Lambda error object when the handler raised or timed out."""
+
+    payload: Any
+    failed: bool
+
+
+def read_event(path: Path | str) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        event = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EventError(
+            f"Event file {path} not found. Pass a JSON file such as events/get_organization.json."
+        ) from None
+    except json.JSONDecodeError as error:
+        raise EventError(f"Event file {path} is not valid JSON: {error}.") from None
+    if not isinstance(event, dict):
+        raise EventError(f"Event file {path} must hold a JSON object, not a {type(event).__name__}.")
+    return event
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [text for item in value.values() for text in _strings(item)] + [str(key) for key in value]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return []
+
+
+def placeholders_in(event: Any) -> set[str]:
+    """Return the placeholder names in the event's strings, raising EventError for unknown ones."""
+    names = {match for text in _strings(event) for match in PLACEHOLDER.findall(text)}
+    unknown = sorted(names - set(PLACEHOLDER_NAMES))
+    if unknown:
+        raise EventError(
+            f"Unknown placeholders {', '.join('{{' + name + '}}' for name in unknown)}. "
+            f"Invoke fills only {', '.join('{{' + name + '}}' for name in PLACEHOLDER_NAMES)}."
+        )
+    return names
+
+
+def needs_demo_organization(event: Any) -> bool:
+    """Tell whether the event has a placeholder or names the demo admin or the demo organization."""
+    if placeholders_in(event):
+        return True
+    return any(DEMO_ADMIN_EMAIL in text or DEMO_ORGANIZATION_NAME in text for text in _strings(event))
+
+
+def fill_placeholders(value: Any, values: Mapping[str, str]) -> Any:
+    """Return a copy of the event with every `{{name}}` in its strings replaced by `values[name]`."""
+    if isinstance(value, str):
+        return PLACEHOLDER.sub(lambda match: values[match.group(1)], value)
+    if isinstance(value, Mapping):
+        return {key: fill_placeholders(item, values) for key, item in value.items()}
+    if isinstance(value, list):
+        return [fill_placeholders(item, values) for item in value]
+    return value
+
+
+def ensure_demo_organization() -> DemoIdentity:
+    """Log the demo admin in, creating the demo organization first if the login fails.
+
+    Uses the domain services directly, with the settings of the current environment.
+    """
+    ensure_layer_on_path()
+    from orgservice.api.deps import get_admin_service, get_organization_service
+    from orgservice.core.config import get_settings, resolve_jwt_key
+    from orgservice.core.tokens import verify_token
+    from orgservice.errors import AuthenticationError, ConflictError
+    from orgservice.models import Principal
+
+    settings = get_settings()
+    admins = get_admin_service(settings)
+    organizations = get_organization_service(settings, admins)
+    try:
+        issued = admins.login(email=DEMO_ADMIN_EMAIL, password=DEMO_ADMIN_PASSWORD)
+    except AuthenticationError:
+        logger.info("Creating the demo organization %r with admin %s", DEMO_ORGANIZATION_NAME, DEMO_ADMIN_EMAIL)
+        try:
+            organizations.create(
+                organization_name=DEMO_ORGANIZATION_NAME, email=DEMO_ADMIN_EMAIL, password=DEMO_ADMIN_PASSWORD
+            )
+        except ConflictError as error:
+            raise LocalRunnerError(
+                f"Cannot create the demo organization: {error.message} The demo admin {DEMO_ADMIN_EMAIL} "
+                "cannot log in with the demo password either. Delete that organization or admin "
+                f"(or the database {settings.mongodb_database}) and invoke again."
+            ) from None
+        issued = admins.login(email=DEMO_ADMIN_EMAIL, password=DEMO_ADMIN_PASSWORD)
+
+    claims = verify_token(
+        issued.access_token,
+        key=resolve_jwt_key(settings),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway_seconds=settings.jwt_leeway_seconds,
+    )
+    principal = Principal(admin_id=claims.admin_id, organization_id=claims.organization_id)
+    _admin, organization = admins.resolve(principal)
+    if organization.organization_name != DEMO_ORGANIZATION_NAME:
+        logger.info(
+            "Renaming the demo organization from %r back to %r", organization.organization_name, DEMO_ORGANIZATION_NAME
+        )
+        try:
+            organizations.update(
+                principal=principal, organization_name=DEMO_ORGANIZATION_NAME, email=None, password=None
+            )
+        except ConflictError as error:
+            raise LocalRunnerError(
+                f"Cannot rename the demo organization back to {DEMO_ORGANIZATION_NAME!r}: {error.message}"
+            ) from None
+
+    logger.info("Using the demo organization %s with admin %s", claims.organization_id, claims.admin_id)
+    return DemoIdentity(token=issued.access_token, admin_id=claims.admin_id, organization_id=claims.organization_id)
+
+
+def invoke_function(
+    function_id: str,
+    event: Mapping[str, Any] | Path | str,
+    *,
+    template_path: Path | str = TEMPLATE_PATH,
+    state_dir: Path | None = None,
+    parameter_overrides: Mapping[str, str] | None = None,
+) -> InvokeResult:
+    """Run one function of the template once with the event (a file path or a mapping).
+
+    The function's environment (see local_api.local_state) is set in os.environ during the call
+    and removed afterwards.
+    """
+    template = load_template(template_path, parameter_overrides)
+    function = template.function(function_id)
+    event = dict(event) if isinstance(event, Mapping) else read_event(event)
+    state_dir = state_dir or state_dir_from_environment()
+    seed_demo = needs_demo_organization(event)
+
+    with open_database(state_dir, publish_uri=False) as database:
+        logger.info("%s reaches MongoDB through %s", function_id, database.source)
+        signing_key = resolve_signing_key(state_dir)
+        environment = local_environment(template, [function], mongodb_uri=database.uri, jwt_secret_key=signing_key)
+        with local_process_environment(environment):
+            if seed_demo:
+                event = fill_placeholders(event, ensure_demo_organization().placeholder_values())
+            return _run_once(template, function_id, event)
+
+
+def _run_once(template: SamTemplate, function_id: str, event: dict[str, Any]) -> InvokeResult:
+    functions = LocalFunctions(template)
+    logger.info("Invoking %s (%s)", function_id, template.function(function_id).handler)
+    try:
+        return InvokeResult(payload=functions.invoke(function_id, event), failed=False)
+    except Exception as error:
+        logger.error("%s raised %s: %s", function_id, type(error).__name__, error)
+        return InvokeResult(payload=error_payload(error), failed=True)
+    finally:
+        functions.close()

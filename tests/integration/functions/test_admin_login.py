@@ -1,0 +1,142 @@
+"""POST /org/admin/login through the handler: tokens, identical failures, case-insensitive email."""
+
+from __future__ import annotations
+
+import jwt
+import pytest
+from orgservice.core.config import get_settings, resolve_jwt_key
+from orgservice.core.tokens import verify_token
+
+from tests.integration.functions.invoke import Tenant, invoke, login, register
+
+
+def verify(token: str) -> object:
+    settings = get_settings()
+    return verify_token(
+        token,
+        key=resolve_jwt_key(settings),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway_seconds=0,
+    )
+
+
+def test_login_returns_bearer_token(acme: Tenant) -> None:
+    response = login(acme.email, acme.password)
+
+    assert response.status == 200
+    assert response.body.keys() == {"access_token", "token_type", "expires_in"}
+    assert response.body["token_type"] == "bearer"
+    assert response.body["expires_in"] == get_settings().jwt_expires_seconds
+
+
+def test_login_token_identifies_admin(acme: Tenant) -> None:
+    claims = verify(login(acme.email, acme.password).body["access_token"])
+
+    assert claims.admin_id == acme.admin_id
+    assert claims.organization_id == acme.organization_id
+
+
+def test_login_token_lifetime_matches_expires_in(acme: Tenant) -> None:
+    response = login(acme.email, acme.password)
+
+    payload = jwt.decode(response.body["access_token"], options={"verify_signature": False})
+
+    assert payload["exp"] - payload["iat"] == response.body["expires_in"]
+
+
+@pytest.mark.parametrize("email", ["admin@acme.example.com", "ADMIN@ACME.EXAMPLE.COM", "Admin@Acme.Example.Com"])
+def test_login_accepts_any_email_case(acme: Tenant, email: str) -> None:
+    assert login(email, acme.password).status == 200
+
+
+def test_login_wrong_password_returns_401(acme: Tenant) -> None:
+    response = login(acme.email, acme.password + "x")
+
+    assert response.status == 401
+    assert response.body == {"detail": "Invalid credentials"}
+
+
+def test_login_unknown_email_returns_401(acme: Tenant) -> None:
+    response = login("nobody@acme.example.com", acme.password)
+
+    assert response.status == 401
+    assert response.body == {"detail": "Invalid credentials"}
+
+
+def test_login_failures_look_identical(acme: Tenant) -> None:
+    unknown = login("nobody@acme.example.com", acme.password)
+    wrong = login(acme.email, "wrong-password")
+
+    assert unknown.status == wrong.status
+    assert unknown.body == wrong.body
+    assert unknown.headers.keys() == wrong.headers.keys()
+
+
+def test_login_other_admins_password_fails(acme: Tenant) -> None:
+    other = register("Globex", "admin@globex.example.com", "another-horse-42")
+
+    assert login(acme.email, other.password).status == 401
+
+
+@pytest.mark.parametrize(
+    ("stored", "attempt"),
+    [
+        ("x" * 71 + "a", "x" * 71 + "b"),
+        ("€" * 24, "€" * 23 + "¥"),
+        ("x" * 72, "x" * 73),
+        ("x" * 72, "x" * 72 + "€" * 300),
+    ],
+)
+def test_login_never_truncates_password(service_env: dict[str, str], stored: str, attempt: str) -> None:
+    tenant = register("Acme Corp", "admin@acme.example.com", stored)
+
+    assert login(tenant.email, attempt).status == 401
+    assert login(tenant.email, stored).status == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "phrase"),
+    [
+        ({"password": "correct-horse-42"}, "'email' is missing"),
+        ({"email": "admin@acme.example.com"}, "'password' is missing"),
+        ({"email": "admin@acme.example.com", "password": ""}, "'password' must not be empty"),
+        ({"email": "nope", "password": "correct-horse-42"}, "'email' is not a valid email address"),
+        ({"email": {"$ne": None}, "password": "correct-horse-42"}, "'email' must be a string"),
+        ({"email": {"$gt": ""}, "password": {"$ne": ""}}, "must be a string"),
+        ({"email": "admin@acme.example.com", "password": {"$ne": None}}, "'password' must be a string"),
+        ({"email": ["admin@acme.example.com"], "password": "correct-horse-42"}, "'email' must be a string"),
+        ({"email": "admin@acme.example.com", "password": 12345678}, "'password' must be a string"),
+        ({"email": "admin@acme.example.com", "password": "correct-horse-42", "mfa": "1"}, "'mfa'"),
+        ([], "must be a JSON object"),
+        ("admin@acme.example.com", "must be a JSON object"),
+    ],
+)
+def test_login_invalid_body_returns_422(acme: Tenant, body: object, phrase: str) -> None:
+    response = invoke("admin_login", method="POST", path="/org/admin/login", json_body=body)
+
+    assert response.status == 422
+    assert phrase in response.detail
+    assert "access_token" not in response.body
+
+
+def test_login_non_json_returns_422(acme: Tenant) -> None:
+    response = invoke(
+        "admin_login",
+        method="POST",
+        path="/org/admin/login",
+        body="email=admin@acme.example.com&password=correct-horse-42",
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status == 422
+    assert "not valid JSON" in response.detail
+
+
+def test_login_empty_body_returns_422(acme: Tenant) -> None:
+    response = invoke(
+        "admin_login", method="POST", path="/org/admin/login", body=None, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status == 422
+    assert "the request body is missing" in response.detail

@@ -1,0 +1,288 @@
+"""Every file in events/ run through `invoke_function`, the code behind `make invoke`, against real MongoDB.
+
+Each test gets its own master database from service_env and its own state folder, so the demo
+organization is seeded fresh, as on a new clone. One test runs the command line as a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pymongo.database import Database
+
+from local_api.gateway import evaluate_policy
+from local_api.invoke import (
+    DEMO_ADMIN_EMAIL,
+    DEMO_ORGANIZATION_NAME,
+    EventError,
+    InvokeResult,
+    invoke_function,
+    read_event,
+)
+from local_api.lambda_events import ROOT
+from local_api.local_state import DATA_FOLDER, KEY_FILE, URI_FILE
+from local_api.template import load_template
+
+EVENTS = ROOT / "events"
+EVENT_FUNCTIONS = {
+    "create_organization.json": "CreateOrganizationFunction",
+    "admin_login.json": "AdminLoginFunction",
+    "get_organization.json": "GetOrganizationFunction",
+    "update_organization.json": "UpdateOrganizationFunction",
+    "delete_organization.json": "DeleteOrganizationFunction",
+    "authorizer.json": "AuthorizerFunction",
+}
+
+
+@pytest.fixture(autouse=True)
+def fresh_database(service_env: dict[str, str]) -> dict[str, str]:
+    """Point every test at a fresh master database and a random signing key."""
+    return service_env
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+def invoke(event_file: str, state_dir: Path) -> InvokeResult:
+    return invoke_function(EVENT_FUNCTIONS[event_file], EVENTS / event_file, state_dir=state_dir)
+
+
+def body_of(result: InvokeResult) -> dict:
+    assert not result.failed, result.payload
+    return json.loads(result.payload["body"])
+
+
+def test_event_files_match_function_table() -> None:
+    assert {path.name for path in EVENTS.glob("*.json")} == set(EVENT_FUNCTIONS)
+
+
+@pytest.mark.parametrize("event_file", sorted(name for name in EVENT_FUNCTIONS if name != "authorizer.json"))
+def test_proxy_event_matches_template_route(event_file: str) -> None:
+    template = load_template()
+    event = read_event(EVENTS / event_file)
+    routes = [route for route in template.routes if route.function_id == EVENT_FUNCTIONS[event_file]]
+
+    assert len(routes) == 1
+    route = routes[0]
+    assert event["resource"] == route.path
+    assert event["path"] == route.path
+    assert event["httpMethod"] == route.method
+    assert event["requestContext"]["stage"] == template.apis[route.api_id].stage
+    assert event["requestContext"]["resourcePath"] == route.path
+    assert event["requestContext"]["path"] == f"/{event['requestContext']['stage']}{route.path}"
+
+
+def test_create_event_returns_201_on_fresh_database(state_dir: Path, master_db: Database) -> None:
+    result = invoke("create_organization.json", state_dir)
+
+    assert result.payload["statusCode"] == 201
+    assert body_of(result)["organization"]["organization_name"] == "Acme Corp"
+    assert master_db.organizations.count_documents({"slug": "acme_corp"}) == 1
+    # The create event names neither the demo admin nor a placeholder, so nothing else is seeded.
+    assert master_db.admins.count_documents({"email": DEMO_ADMIN_EMAIL}) == 0
+
+
+def test_create_event_repeat_returns_409(state_dir: Path) -> None:
+    invoke("create_organization.json", state_dir)
+
+    result = invoke("create_organization.json", state_dir)
+
+    assert result.payload["statusCode"] == 409
+
+
+def test_login_event_returns_token_for_demo_admin(state_dir: Path, master_db: Database) -> None:
+    result = invoke("admin_login.json", state_dir)
+
+    assert result.payload["statusCode"] == 200
+    assert body_of(result)["token_type"] == "bearer"
+    assert master_db.admins.count_documents({"email": DEMO_ADMIN_EMAIL}) == 1
+    assert master_db.organizations.count_documents({"organization_name": DEMO_ORGANIZATION_NAME}) == 1
+
+
+def test_get_event_returns_demo_organization(state_dir: Path) -> None:
+    result = invoke("get_organization.json", state_dir)
+
+    assert result.payload["statusCode"] == 200
+    assert body_of(result)["organization_name"] == DEMO_ORGANIZATION_NAME
+    assert "admin_email" not in body_of(result)
+
+
+def test_update_event_returns_200(state_dir: Path, master_db: Database) -> None:
+    result = invoke("update_organization.json", state_dir)
+
+    assert result.payload["statusCode"] == 200
+    organization = body_of(result)["organization"]
+    stored = master_db.organizations.find_one({"organization_name": DEMO_ORGANIZATION_NAME})
+    assert organization["id"] == str(stored["_id"])
+    assert stored["version"] == 2
+
+
+def test_delete_event_deletes_demo_organization(state_dir: Path, master_db: Database) -> None:
+    result = invoke("delete_organization.json", state_dir)
+
+    assert result.payload["statusCode"] == 200
+    assert DEMO_ORGANIZATION_NAME in body_of(result)["message"]
+    assert master_db.organizations.count_documents({}) == 0
+    assert master_db.admins.count_documents({}) == 0
+
+
+def test_delete_event_repeat_recreates_demo(state_dir: Path) -> None:
+    first = invoke("delete_organization.json", state_dir)
+    second = invoke("delete_organization.json", state_dir)
+
+    assert first.payload["statusCode"] == 200
+    assert second.payload["statusCode"] == 200
+
+
+def test_authorizer_event_allows_the_stage(state_dir: Path, master_db: Database) -> None:
+    event = read_event(EVENTS / "authorizer.json")
+
+    result = invoke("authorizer.json", state_dir)
+
+    assert not result.failed, result.payload
+    policy = result.payload["policyDocument"]
+    admin = master_db.admins.find_one({"email": DEMO_ADMIN_EMAIL})
+    assert result.payload["principalId"] == str(admin["_id"])
+    assert result.payload["context"] == {
+        "admin_id": str(admin["_id"]),
+        "organization_id": str(admin["organization_id"]),
+    }
+    assert evaluate_policy(policy, event["methodArn"]) == "Allow"
+    delete_arn = event["methodArn"].replace("/PUT/org/update", "/DELETE/org/delete")
+    assert evaluate_policy(policy, delete_arn) == "Allow"
+
+
+def test_authorizer_without_token_reports_unauthorized(state_dir: Path) -> None:
+    event = read_event(EVENTS / "authorizer.json")
+    event["headers"] = {}
+    event["multiValueHeaders"] = {}
+
+    result = invoke_function("AuthorizerFunction", event, state_dir=state_dir)
+
+    assert result.failed
+    assert result.payload["errorMessage"] == "Unauthorized"
+    assert result.payload["errorType"] == "Exception"
+
+
+def test_renamed_demo_organization_is_renamed_back(state_dir: Path) -> None:
+    event = read_event(EVENTS / "update_organization.json")
+    event["body"] = json.dumps({"organization_name": "Renamed Demo"})
+    renamed = invoke_function("UpdateOrganizationFunction", event, state_dir=state_dir)
+    assert body_of(renamed)["organization"]["organization_name"] == "Renamed Demo"
+
+    result = invoke("get_organization.json", state_dir)
+
+    assert result.payload["statusCode"] == 200
+
+
+def test_invoke_restores_environment(state_dir: Path) -> None:
+    before = dict(os.environ)
+
+    invoke("get_organization.json", state_dir)
+
+    assert dict(os.environ) == before
+
+
+def test_unknown_placeholder_raises_event_error(state_dir: Path) -> None:
+    event = read_event(EVENTS / "get_organization.json")
+    event["queryStringParameters"] = {"organization_name": "{{organisation}}"}
+
+    with pytest.raises(EventError, match="organisation"):
+        invoke_function("GetOrganizationFunction", event, state_dir=state_dir)
+
+
+def test_unknown_function_lists_known_ones(state_dir: Path) -> None:
+    with pytest.raises(ValueError, match="GetOrganizationFunction"):
+        invoke_function("GetOrganisationFunction", EVENTS / "get_organization.json", state_dir=state_dir)
+
+
+def test_invoke_reuses_published_server(
+    state_dir: Path, service_env: dict[str, str], master_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state_dir.mkdir()
+    (state_dir / URI_FILE).write_text(service_env["MONGODB_URI"] + "\n")
+    monkeypatch.delenv("MONGODB_URI")
+
+    result = invoke("get_organization.json", state_dir)
+
+    assert result.payload["statusCode"] == 200
+    assert master_db.organizations.count_documents({"organization_name": DEMO_ORGANIZATION_NAME}) == 1
+    assert not (state_dir / DATA_FOLDER).exists()
+
+
+@pytest.mark.slow
+def test_invoke_starts_embedded_database(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MONGODB_URI")
+    monkeypatch.delenv("JWT_SECRET_KEY")
+
+    first = invoke("create_organization.json", state_dir)
+    second = invoke("create_organization.json", state_dir)
+
+    assert first.payload["statusCode"] == 201
+    # The second run finds the first one's data, because the embedded server keeps it in the state folder.
+    assert second.payload["statusCode"] == 409
+    assert (state_dir / DATA_FOLDER).is_dir()
+    assert not (state_dir / URI_FILE).exists()
+    assert stat.S_IMODE((state_dir / KEY_FILE).stat().st_mode) == 0o600
+
+
+def test_cli_prints_result_json(state_dir: Path, service_env: dict[str, str]) -> None:
+    environment = {**os.environ, **service_env}
+
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "local_api",
+            "invoke",
+            "GetOrganizationFunction",
+            "events/get_organization.json",
+            "--state-dir",
+            str(state_dir),
+        ],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert len(lines) == 1, completed.stdout
+    result = json.loads(lines[0])
+    assert result["statusCode"] == 200
+    assert json.loads(result["body"])["organization_name"] == DEMO_ORGANIZATION_NAME
+    assert "Invoking GetOrganizationFunction" in completed.stderr
+    assert service_env["JWT_SECRET_KEY"] not in completed.stderr
+
+
+def test_cli_missing_event_file_exits_2(state_dir: Path) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "local_api",
+            "invoke",
+            "GetOrganizationFunction",
+            "events/missing.json",
+            "--state-dir",
+            str(state_dir),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    assert "events/missing.json not found" in completed.stderr

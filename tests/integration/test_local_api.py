@@ -1,0 +1,600 @@
+"""The local API runner over real HTTP: uvicorn on 127.0.0.1, the real handlers, and MongoDB.
+
+Most tests run the server in a thread of the test process, pointed at the test's own database
+through service_env. The restart test runs `python -m local_api serve` as a subprocess, since it
+needs the signing key to come from the key file and a second process to read it again.
+A second, small template with stand-in functions covers the gateway's error paths that the real
+functions never take: explicit Deny, an authorizer that fails, a handler that raises, a malformed
+result, and an authorized CORS preflight.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pymongo.database import Database
+
+from local_api.lambda_events import ROOT
+from local_api.local_state import KEY_FILE
+from local_api.server import LocalApiServer, ServeOptions, local_gateway
+
+CORS_ORIGIN = "https://example.com"
+PUBLIC_FIELDS = {"id", "organization_name", "collection_name", "created_at", "updated_at"}
+STARTUP_TIMEOUT_SECONDS = 20
+
+
+@contextlib.contextmanager
+def running_api(options: ServeOptions) -> Iterator[str]:
+    """Serve the template in a background thread and yield its base URL."""
+    with local_gateway(options) as gateway:
+        server = LocalApiServer(gateway, "127.0.0.1", 0)
+        thread = threading.Thread(target=server.run, name="local-api-under-test", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("The local API stopped during start-up. See the captured log.")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"The local API did not start within {STARTUP_TIMEOUT_SECONDS} s.")
+            time.sleep(0.02)
+        try:
+            yield server.url
+        finally:
+            server.should_exit = True
+            thread.join(timeout=STARTUP_TIMEOUT_SECONDS)
+
+
+@pytest.fixture
+def api(service_env: dict[str, str], tmp_path: Path) -> Iterator[httpx.Client]:
+    options = ServeOptions(state_dir=tmp_path / "state", host="127.0.0.1", port=0)
+    with running_api(options) as url, httpx.Client(base_url=url, timeout=15) as client:
+        yield client
+
+
+def create_organization(client: httpx.Client, name: str = "Acme Corp", email: str = "admin@acme.example"):
+    return client.post(
+        "/org/create", json={"organization_name": name, "email": email, "password": "correct-horse-battery"}
+    )
+
+
+def login(client: httpx.Client, email: str = "admin@acme.example") -> str:
+    response = client.post("/org/admin/login", json={"email": email, "password": "correct-horse-battery"})
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The five endpoints
+
+
+def test_create_organization_returns_201(api: httpx.Client, master_db: Database) -> None:
+    response = create_organization(api)
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["organization"]["organization_name"] == "Acme Corp"
+    assert body["organization"]["collection_name"] == "org_acme_corp"
+    assert response.headers["access-control-allow-origin"] == CORS_ORIGIN
+    assert "org_acme_corp" in master_db.list_collection_names()
+    assert master_db.organizations.count_documents({"slug": "acme_corp"}) == 1
+
+
+def test_create_duplicate_name_returns_409(api: httpx.Client) -> None:
+    assert create_organization(api).status_code == 201
+
+    response = create_organization(api, name="ACME corp", email="other@acme.example")
+
+    assert response.status_code == 409
+    assert "already exists" in response.json()["detail"]
+
+
+def test_login_returns_bearer_token(api: httpx.Client) -> None:
+    create_organization(api)
+
+    response = api.post("/org/admin/login", json={"email": "admin@acme.example", "password": "correct-horse-battery"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["access_token"].count(".") == 2
+
+
+def test_login_wrong_password_returns_401(api: httpx.Client) -> None:
+    create_organization(api)
+
+    response = api.post("/org/admin/login", json={"email": "admin@acme.example", "password": "wrong-password"})
+
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Invalid credentials"}
+
+
+def test_get_organization_returns_only_public_fields(api: httpx.Client) -> None:
+    create_organization(api)
+
+    response = api.get("/org/get", params={"organization_name": "Acme Corp"})
+
+    assert response.status_code == 200, response.text
+    assert set(response.json()) == PUBLIC_FIELDS
+    assert response.json()["organization_name"] == "Acme Corp"
+
+
+def test_update_with_lowercase_bearer_moves_collection(api: httpx.Client, master_db: Database) -> None:
+    create_organization(api)
+    master_db["org_acme_corp"].insert_one({"note": "tenant data"})
+    token = login(api)
+
+    response = api.put(
+        "/org/update", json={"organization_name": "Acme Labs"}, headers={"authorization": f"bearer {token}"}
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["organization"]["collection_name"] == "org_acme_labs"
+    collections = master_db.list_collection_names()
+    assert "org_acme_labs" in collections
+    assert "org_acme_corp" not in collections
+    assert master_db["org_acme_labs"].find_one({"note": "tenant data"}) is not None
+    assert master_db.organizations.find_one({})["slug"] == "acme_labs"
+
+
+def test_update_without_token_returns_401(api: httpx.Client) -> None:
+    response = api.put("/org/update", json={"organization_name": "Acme Labs"})
+
+    assert response.status_code == 401
+    assert "bearer token" in response.json()["detail"]
+    assert response.headers["access-control-allow-origin"] == CORS_ORIGIN
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.headers["x-amzn-errortype"] == "UnauthorizedException"
+
+
+def test_update_with_garbage_token_returns_401(api: httpx.Client, master_db: Database) -> None:
+    create_organization(api)
+
+    response = api.put(
+        "/org/update", json={"organization_name": "Acme Labs"}, headers={"Authorization": "Bearer not.a.jwt"}
+    )
+
+    assert response.status_code == 401
+    assert "detail" in response.json()
+    assert master_db.organizations.find_one({})["slug"] == "acme_corp"
+
+
+def test_update_with_other_key_token_returns_401(api: httpx.Client) -> None:
+    import jwt
+
+    create_organization(api)
+    claims = jwt.decode(login(api), options={"verify_signature": False})
+    forged = jwt.encode(claims, "a-different-key-that-is-long-enough-for-hs256", algorithm="HS256")
+
+    response = api.put(
+        "/org/update", json={"organization_name": "Forged"}, headers={"Authorization": f"Bearer {forged}"}
+    )
+
+    assert response.status_code == 401
+
+
+def test_delete_drops_organization_and_collection(api: httpx.Client, master_db: Database) -> None:
+    create_organization(api)
+    token = login(api)
+
+    response = api.delete("/org/delete", headers={"Authorization": f"Bearer {token}"})
+
+    assert response.status_code == 200, response.text
+    assert "deleted" in response.json()["message"]
+    assert "org_acme_corp" not in master_db.list_collection_names()
+    assert master_db.organizations.count_documents({}) == 0
+    assert master_db.admins.count_documents({}) == 0
+
+
+def test_delete_twice_returns_401(api: httpx.Client) -> None:
+    create_organization(api)
+    token = login(api)
+    assert api.delete("/org/delete", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+    response = api.delete("/org/delete", headers={"Authorization": f"Bearer {token}"})
+
+    # The token still verifies, but its admin is gone, so the function rejects it.
+    assert response.status_code == 401
+    assert "no longer exists" in response.json()["detail"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Gateway behavior with the real template
+
+
+def test_preflight_answers_without_token(api: httpx.Client) -> None:
+    response = api.options(
+        "/org/update",
+        headers={"Origin": CORS_ORIGIN, "Access-Control-Request-Method": "PUT"},
+    )
+
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == CORS_ORIGIN
+    assert "PUT" in response.headers["access-control-allow-methods"].split(",")
+    assert "Authorization" in response.headers["access-control-allow-headers"].split(",")
+    assert response.headers["access-control-max-age"] == "600"
+
+
+def test_preflight_unknown_path_returns_403(api: httpx.Client) -> None:
+    response = api.options("/org/unknown", headers={"Origin": CORS_ORIGIN})
+
+    assert response.status_code == 403
+
+
+def test_unknown_route_returns_403_json(api: httpx.Client) -> None:
+    response = api.get("/org/unknown")
+
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Missing Authentication Token"}
+    assert response.headers["access-control-allow-origin"] == CORS_ORIGIN
+    assert response.headers["x-amzn-errortype"] == "MissingAuthenticationTokenException"
+
+
+def test_wrong_method_returns_403(api: httpx.Client) -> None:
+    response = api.get("/org/create")
+
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Missing Authentication Token"}
+
+
+def test_stage_prefix_is_not_served(api: httpx.Client) -> None:
+    create_organization(api)
+
+    prefixed = api.get("/dev/org/get", params={"organization_name": "Acme Corp"})
+    unprefixed = api.get("/org/get", params={"organization_name": "Acme Corp"})
+
+    # Like `sam local start-api`, the local server serves the API at / and not under /<stage>.
+    assert prefixed.status_code == 403
+    assert unprefixed.status_code == 200
+
+
+def test_invalid_json_body_returns_422(api: httpx.Client) -> None:
+    response = api.post("/org/create", content=b"{not json", headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 422
+    assert "not valid JSON" in response.json()["detail"]
+
+
+def test_response_carries_request_id(api: httpx.Client) -> None:
+    first = api.get("/org/unknown")
+    second = api.get("/org/unknown")
+
+    assert re.fullmatch(r"[0-9a-f-]{36}", first.headers["x-amzn-requestid"])
+    assert first.headers["x-amzn-requestid"] != second.headers["x-amzn-requestid"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The signing key file, across a restart of the real command
+
+
+def _start_serve_process(state_dir: Path, log_path: Path, environment: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    with open(log_path, "ab") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local_api", "serve", "--port", "0", "--state-dir", str(state_dir)],
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    offset = log_path.stat().st_size if log_path.exists() else 0
+    while time.monotonic() < deadline:
+        found = re.findall(r"Serving \S+ on (http://127\.0\.0\.1:\d+)", log_path.read_text()[offset:])
+        if found:
+            return process, found[-1]
+        if process.poll() is not None:
+            raise RuntimeError(f"serve exited with {process.returncode}:\n{log_path.read_text()}")
+        time.sleep(0.05)
+    process.kill()
+    raise TimeoutError(f"serve did not start within {STARTUP_TIMEOUT_SECONDS} s:\n{log_path.read_text()}")
+
+
+def _stop_serve_process(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=STARTUP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+def test_signing_key_file_survives_restart(service_env: dict[str, str], tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    log_path = tmp_path / "serve.log"
+    environment = {name: value for name, value in os.environ.items() if name != "JWT_SECRET_KEY"}
+    environment.update({name: value for name, value in service_env.items() if name != "JWT_SECRET_KEY"})
+
+    process, url = _start_serve_process(state_dir, log_path, environment)
+    try:
+        with httpx.Client(base_url=url, timeout=15) as client:
+            assert create_organization(client).status_code == 201
+            token = login(client)
+    finally:
+        first_exit = _stop_serve_process(process)
+    key_path = state_dir / KEY_FILE
+    key_after_first_run = key_path.read_text()
+
+    process, url = _start_serve_process(state_dir, log_path, environment)
+    try:
+        with httpx.Client(base_url=url, timeout=15) as client:
+            response = client.put(
+                "/org/update", json={"organization_name": "Acme Labs"}, headers={"Authorization": f"Bearer {token}"}
+            )
+    finally:
+        second_exit = _stop_serve_process(process)
+
+    assert response.status_code == 200, response.text
+    assert first_exit == 0
+    assert second_exit == 0
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    assert key_path.read_text() == key_after_first_run
+    log = log_path.read_text()
+    assert log.count("Created a new local JWT signing key") == 1
+    assert token not in log
+    assert key_after_first_run.strip() not in log
+
+
+# ---------------------------------------------------------------------------------------------
+# Gateway error paths, with stand-in functions
+
+STAND_IN_TEMPLATE = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage:
+    Type: String
+    Default: test
+Globals:
+  Function:
+    Runtime: python3.13
+    Timeout: 5
+Resources:
+  StandInApi:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: !Ref Stage
+      Cors: "'*'"
+      Auth:
+        DefaultAuthorizer: DecisionAuthorizer
+        Authorizers:
+          DecisionAuthorizer:
+            FunctionArn: !GetAtt DecisionFunction.Arn
+            FunctionPayloadType: REQUEST
+            Identity:
+              Headers: [X-Decision]
+  DecisionFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: {decision}
+      Handler: app.handler
+  EchoFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: {echo}
+      Handler: app.handler
+      Events:
+        Item:
+          Type: Api
+          Properties:
+            RestApiId: !Ref StandInApi
+            Path: /items/{{item_id}}
+            Method: get
+        Open:
+          Type: Api
+          Properties:
+            RestApiId: !Ref StandInApi
+            Path: /open
+            Method: any
+            Auth:
+              Authorizer: NONE
+  BrokenFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: {broken}
+      Handler: app.handler
+      Events:
+        Broken:
+          Type: Api
+          Properties:
+            RestApiId: !Ref StandInApi
+            Path: /broken
+            Method: get
+            Auth:
+              Authorizer: NONE
+        Malformed:
+          Type: Api
+          Properties:
+            RestApiId: !Ref StandInApi
+            Path: /malformed
+            Method: get
+            Auth:
+              Authorizer: NONE
+"""
+
+DECISION_CODE = """\
+STAGE_ARN = "arn:aws:execute-api:us-east-1:123456789012:localapi01/test"
+RESOURCE = STAGE_ARN + "/*/items/*"
+LOCKED = STAGE_ARN + "/GET/items/locked"
+OTHER = STAGE_ARN + "/*/other/*"
+
+
+def policy(effect, resource=RESOURCE):
+    statement = {"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+def handler(event, context):
+    decision = event["headers"]["x-decision"]
+    if decision == "unauthorized":
+        raise Exception("Unauthorized")
+    if decision == "crash":
+        raise ValueError("the authorizer has a bug")
+    if decision == "deny":
+        return {"principalId": "user-1", "policyDocument": policy("Deny")}
+    if decision == "elsewhere":
+        return {"principalId": "user-1", "policyDocument": policy("Allow", OTHER)}
+    if decision == "nested":
+        return {"principalId": "user-1", "policyDocument": policy("Allow"), "context": {"roles": ["a"]}}
+    both = {"Version": "2012-10-17", "Statement": policy("Allow")["Statement"] + policy("Deny", LOCKED)["Statement"]}
+    return {"principalId": "user-1", "policyDocument": both, "context": {"tenant": "t-1", "level": 3, "admin": True}}
+"""
+
+ECHO_CODE = """\
+import json
+
+
+def handler(event, context):
+    echoed = {
+        "authorizer": event["requestContext"].get("authorizer"),
+        "pathParameters": event["pathParameters"],
+        "stage": event["requestContext"]["stage"],
+        "query": event["multiValueQueryStringParameters"],
+        "function": context.function_name,
+    }
+    return {
+        "statusCode": 200,
+        "headers": {"X-Single": "one", "Content-Type": "application/json"},
+        "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]},
+        "body": json.dumps(echoed),
+    }
+"""
+
+BROKEN_CODE = """\
+def handler(event, context):
+    if event["path"] == "/malformed":
+        return {"statusCode": 200, "body": {"not": "a string"}}
+    raise RuntimeError("the function has a bug")
+"""
+
+
+@pytest.fixture(scope="module")
+def stand_in_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("stand_in")
+    # load_handler caches modules by folder name, so the names must differ from every other function's.
+    suffix = uuid.uuid4().hex[:8]
+    code_uris = {}
+    for name, code in (("decision", DECISION_CODE), ("echo", ECHO_CODE), ("broken", BROKEN_CODE)):
+        function_dir = folder / f"stand_in_{name}_{suffix}"
+        function_dir.mkdir()
+        (function_dir / "app.py").write_text(textwrap.dedent(code))
+        code_uris[name] = str(function_dir)
+    template_path = folder / "template.yaml"
+    template_path.write_text(STAND_IN_TEMPLATE.format(**code_uris))
+    return template_path
+
+
+@pytest.fixture
+def stand_in_api(service_env: dict[str, str], stand_in_template: Path, tmp_path: Path) -> Iterator[httpx.Client]:
+    options = ServeOptions(template_path=stand_in_template, state_dir=tmp_path / "state", host="127.0.0.1", port=0)
+    with running_api(options) as url, httpx.Client(base_url=url, timeout=15) as client:
+        yield client
+
+
+def test_allowed_request_gets_authorizer_context(stand_in_api: httpx.Client) -> None:
+    response = stand_in_api.get("/items/42", params=[("tag", "a"), ("tag", "b")], headers={"X-Decision": "allow"})
+
+    assert response.status_code == 200, response.text
+    echoed = response.json()
+    assert echoed["authorizer"]["principalId"] == "user-1"
+    assert echoed["authorizer"]["tenant"] == "t-1"
+    assert echoed["authorizer"]["level"] == "3"
+    assert echoed["authorizer"]["admin"] == "true"
+    assert echoed["pathParameters"] == {"item_id": "42"}
+    assert echoed["stage"] == "test"
+    assert echoed["query"] == {"tag": ["a", "b"]}
+    assert echoed["function"] == "EchoFunction"
+
+
+def test_proxy_result_headers_are_merged(stand_in_api: httpx.Client) -> None:
+    response = stand_in_api.get("/open")
+
+    assert response.status_code == 200
+    assert response.headers["x-single"] == "one"
+    assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_explicit_deny_wins_over_allow(stand_in_api: httpx.Client) -> None:
+    response = stand_in_api.get("/items/locked", headers={"X-Decision": "allow"})
+
+    assert response.status_code == 403
+    assert response.json() == {"message": "User is not authorized to access this resource with an explicit deny"}
+
+
+def test_deny_policy_returns_403(stand_in_api: httpx.Client) -> None:
+    response = stand_in_api.get("/items/1", headers={"X-Decision": "deny"})
+
+    assert response.status_code == 403
+    assert response.headers["x-amzn-errortype"] == "AccessDeniedException"
+
+
+def test_policy_for_other_resource_returns_403(stand_in_api: httpx.Client) -> None:
+    response = stand_in_api.get("/items/1", headers={"X-Decision": "elsewhere"})
+
+    assert response.status_code == 403
+    assert response.json() == {"message": "User is not authorized to access this resource"}
+
+
+def test_authorizer_unauthorized_returns_401(stand_in_api: httpx.Client) -> None:
+    response = stand_in_api.get("/items/1", headers={"X-Decision": "unauthorized"})
+
+    assert response.status_code == 401
+    assert response.json() == {"message": "Unauthorized"}
+
+
+def test_missing_identity_header_returns_401(stand_in_api: httpx.Client) -> None:
+    response = stand_in_api.get("/items/1")
+
+    assert response.status_code == 401
+
+
+def test_authorizer_crash_returns_500(stand_in_api: httpx.Client) -> None:
+    response = stand_in_api.get("/items/1", headers={"X-Decision": "crash"})
+
+    assert response.status_code == 500
+    assert response.json() == {"message": None}
+
+
+def test_nested_authorizer_context_returns_500(stand_in_api: httpx.Client) -> None:
+    response = stand_in_api.get("/items/1", headers={"X-Decision": "nested"})
+
+    assert response.status_code == 500
+
+
+def test_raising_handler_returns_502(stand_in_api: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:
+    response = stand_in_api.get("/broken")
+
+    assert response.status_code == 502
+    assert response.json() == {"message": "Internal server error"}
+    request_id = response.headers["x-amzn-requestid"]
+    assert any(request_id in record.getMessage() and record.exc_info for record in caplog.records)
+
+
+def test_malformed_result_returns_502(stand_in_api: httpx.Client) -> None:
+    response = stand_in_api.get("/malformed")
+
+    assert response.status_code == 502
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_preflight_runs_default_authorizer(stand_in_api: httpx.Client) -> None:
+    without_token = stand_in_api.options("/items/1")
+    allowed = stand_in_api.options("/items/1", headers={"X-Decision": "allow"})
+
+    # With a DefaultAuthorizer, SAM's AddDefaultAuthorizerToCorsPreflight defaults to true.
+    assert without_token.status_code == 401
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-methods"] == "GET,OPTIONS"

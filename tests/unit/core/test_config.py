@@ -1,0 +1,240 @@
+"""Settings from the environment, and the MongoDB URI and JWT key from env or AWS Secrets Manager (moto)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from orgservice.core.config import (
+    MIN_JWT_KEY_BYTES,
+    ConfigurationError,
+    get_settings,
+    resolve_jwt_key,
+    resolve_mongodb_uri,
+)
+
+SETTING_VARIABLES = [
+    "MONGODB_URI",
+    "MONGODB_URI_SECRET_ID",
+    "MONGODB_DATABASE",
+    "MONGODB_TIMEOUT_MS",
+    "MONGODB_MAX_POOL_SIZE",
+    "JWT_SECRET_KEY",
+    "JWT_SECRET_ID",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "JWT_EXPIRES_SECONDS",
+    "JWT_LEEWAY_SECONDS",
+    "BCRYPT_ROUNDS",
+    "SECRET_CACHE_SECONDS",
+]
+
+INTEGER_VARIABLES = [
+    ("MONGODB_TIMEOUT_MS", 100, 60000),
+    ("MONGODB_MAX_POOL_SIZE", 1, 100),
+    ("JWT_EXPIRES_SECONDS", 60, 86400),
+    ("JWT_LEEWAY_SECONDS", 0, 300),
+    ("BCRYPT_ROUNDS", 4, 16),
+    ("SECRET_CACHE_SECONDS", 0, 86400),
+]
+
+VALID_KEY = "k" * MIN_JWT_KEY_BYTES
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in SETTING_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_settings_defaults_apply() -> None:
+    settings = get_settings()
+
+    assert settings.mongodb_database == "org_management"
+    assert settings.mongodb_timeout_ms == 3000
+    assert settings.mongodb_max_pool_size == 2
+    assert settings.jwt_issuer == "org-management-service"
+    assert settings.jwt_audience == "org-management-api"
+    assert settings.jwt_expires_seconds == 3600
+    assert settings.jwt_leeway_seconds == 10
+    assert settings.bcrypt_rounds == 12
+    assert settings.secret_cache_seconds == 300
+
+
+def test_settings_read_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONGODB_DATABASE", " tenants ")
+    monkeypatch.setenv("BCRYPT_ROUNDS", "10")
+
+    settings = get_settings()
+
+    assert settings.mongodb_database == "tenants"
+    assert settings.bcrypt_rounds == 10
+
+
+def test_settings_blank_value_uses_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BCRYPT_ROUNDS", "  ")
+
+    assert get_settings().bcrypt_rounds == 12
+
+
+def test_settings_cached_until_cleared(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = get_settings()
+    monkeypatch.setenv("BCRYPT_ROUNDS", "5")
+
+    assert get_settings() is first
+    get_settings.cache_clear()
+    assert get_settings().bcrypt_rounds == 5
+
+
+@pytest.mark.parametrize(("name", "_minimum", "_maximum"), INTEGER_VARIABLES)
+@pytest.mark.parametrize("raw", ["abc", "1.5", "12abc", "0x10"])
+def test_settings_reject_non_integer(
+    monkeypatch: pytest.MonkeyPatch, name: str, _minimum: int, _maximum: int, raw: str
+) -> None:
+    monkeypatch.setenv(name, raw)
+
+    with pytest.raises(ConfigurationError, match=f"{name}='{raw}' is not an integer"):
+        get_settings()
+
+
+@pytest.mark.parametrize(("name", "minimum", "maximum"), INTEGER_VARIABLES)
+@pytest.mark.parametrize("offset", [-1, 1])
+def test_settings_reject_out_of_range(
+    monkeypatch: pytest.MonkeyPatch, name: str, minimum: int, maximum: int, offset: int
+) -> None:
+    value = minimum - 1 if offset < 0 else maximum + 1
+    monkeypatch.setenv(name, str(value))
+
+    message = f"{name}={value} is out of range; set it between {minimum} and {maximum}"
+    with pytest.raises(ConfigurationError, match=message):
+        get_settings()
+
+
+@pytest.mark.parametrize(("name", "minimum", "maximum"), INTEGER_VARIABLES)
+def test_settings_accept_range_ends(monkeypatch: pytest.MonkeyPatch, name: str, minimum: int, maximum: int) -> None:
+    for value in (minimum, maximum):
+        monkeypatch.setenv(name, str(value))
+        get_settings.cache_clear()
+
+        assert getattr(get_settings(), name.lower()) == value
+
+
+def test_mongodb_uri_read_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:27017/")
+
+    assert resolve_mongodb_uri(get_settings()) == "mongodb://127.0.0.1:27017/"
+
+
+def test_mongodb_uri_missing_names_variables() -> None:
+    with pytest.raises(ConfigurationError, match="MONGODB_URI is not set; set it or MONGODB_URI_SECRET_ID"):
+        resolve_mongodb_uri(get_settings())
+
+
+def test_jwt_key_missing_names_variables() -> None:
+    with pytest.raises(ConfigurationError, match="JWT_SECRET_KEY is not set; set it or JWT_SECRET_ID"):
+        resolve_jwt_key(get_settings())
+
+
+@pytest.mark.parametrize("key", [VALID_KEY, "é" * (MIN_JWT_KEY_BYTES // 2), "k" * 200])
+def test_jwt_key_accepts_32_bytes_or_more(monkeypatch: pytest.MonkeyPatch, key: str) -> None:
+    monkeypatch.setenv("JWT_SECRET_KEY", key)
+
+    assert resolve_jwt_key(get_settings()) == key
+
+
+@pytest.mark.parametrize(
+    ("key", "size"),
+    [
+        ("k" * (MIN_JWT_KEY_BYTES - 1), MIN_JWT_KEY_BYTES - 1),
+        ("secret", 6),
+        ("é" * 15, 30),
+    ],
+)
+def test_jwt_key_rejects_short_key(monkeypatch: pytest.MonkeyPatch, key: str, size: int) -> None:
+    monkeypatch.setenv("JWT_SECRET_KEY", key)
+
+    with pytest.raises(ConfigurationError, match=f"is {size} bytes long; use at least {MIN_JWT_KEY_BYTES}"):
+        resolve_jwt_key(get_settings())
+
+
+def test_mongodb_uri_read_from_secret(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
+    secretsmanager.create_secret(Name="org/mongodb-uri", SecretString="mongodb://127.0.0.1:27018/")
+    monkeypatch.setenv("MONGODB_URI_SECRET_ID", "org/mongodb-uri")
+
+    assert resolve_mongodb_uri(get_settings()) == "mongodb://127.0.0.1:27018/"
+
+
+def test_mongodb_uri_secret_overrides_environment(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
+    secretsmanager.create_secret(Name="org/mongodb-uri", SecretString="mongodb://127.0.0.1:27018/")
+    monkeypatch.setenv("MONGODB_URI_SECRET_ID", "org/mongodb-uri")
+    monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:27017/")
+
+    assert resolve_mongodb_uri(get_settings()) == "mongodb://127.0.0.1:27018/"
+
+
+def test_jwt_key_read_from_secret(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
+    secretsmanager.create_secret(Name="org/jwt-key", SecretString="s" * 48)
+    monkeypatch.setenv("JWT_SECRET_ID", "org/jwt-key")
+    monkeypatch.setenv("JWT_SECRET_KEY", "e" * 48)
+
+    assert resolve_jwt_key(get_settings()) == "s" * 48
+
+
+def test_jwt_key_secret_rejects_short_key(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
+    secretsmanager.create_secret(Name="org/jwt-key", SecretString="short-secret")
+    monkeypatch.setenv("JWT_SECRET_ID", "org/jwt-key")
+
+    with pytest.raises(ConfigurationError, match="is 12 bytes long"):
+        resolve_jwt_key(get_settings())
+
+
+@pytest.mark.parametrize(
+    ("variable", "resolve"),
+    [("MONGODB_URI_SECRET_ID", resolve_mongodb_uri), ("JWT_SECRET_ID", resolve_jwt_key)],
+)
+def test_missing_secret_names_secret_id(monkeypatch: pytest.MonkeyPatch, secretsmanager, variable, resolve) -> None:
+    monkeypatch.setenv(variable, "org/does-not-exist")
+
+    with pytest.raises(ConfigurationError) as caught:
+        resolve(get_settings())
+
+    assert "'org/does-not-exist'" in str(caught.value)
+    assert "check that it exists" in str(caught.value)
+
+
+def test_secret_reread_when_cache_disabled(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
+    secretsmanager.create_secret(Name="org/jwt-key", SecretString="a" * 48)
+    monkeypatch.setenv("JWT_SECRET_ID", "org/jwt-key")
+    monkeypatch.setenv("SECRET_CACHE_SECONDS", "0")
+    resolve_jwt_key(get_settings())
+
+    secretsmanager.put_secret_value(SecretId="org/jwt-key", SecretString="b" * 48)
+
+    assert resolve_jwt_key(get_settings()) == "b" * 48
+
+
+def test_secret_cached_within_max_age(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
+    secretsmanager.create_secret(Name="org/jwt-key", SecretString="a" * 48)
+    monkeypatch.setenv("JWT_SECRET_ID", "org/jwt-key")
+    monkeypatch.setenv("SECRET_CACHE_SECONDS", "300")
+    resolve_jwt_key(get_settings())
+
+    secretsmanager.put_secret_value(SecretId="org/jwt-key", SecretString="b" * 48)
+
+    assert resolve_jwt_key(get_settings()) == "a" * 48
+
+
+def test_binary_secret_never_used_as_repr(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
+    secret = "s" * 48
+    secretsmanager.create_secret(Name="org/jwt-key", SecretBinary=secret.encode("utf-8"))
+    monkeypatch.setenv("JWT_SECRET_ID", "org/jwt-key")
+
+    try:
+        key = resolve_jwt_key(get_settings())
+    except ConfigurationError:
+        return  # Rejecting a binary secret with a clear message is also correct.
+
+    assert key == secret
