@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -24,6 +25,8 @@ LOCAL_ACCOUNT_ID = "123456789012"
 LOCAL_API_ID = "localapi01"
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+_LOAD_LOCK = threading.Lock()
 
 
 @dataclass
@@ -154,16 +157,26 @@ def load_handler(code_uri: str | Path, handler: str = "app.handler") -> Handler:
     """Import a function's handler from its folder, under a module name unique to that folder.
 
     Every function names its module `app`, so each is loaded under its own name in sys.modules.
+    A lock keeps a second thread from getting a module that is still executing.
     """
     ensure_layer_on_path()
     folder = (ROOT / code_uri).resolve()
     module_name, _, attribute = handler.rpartition(".")
     unique_name = f"lambda_{folder.name}_{module_name.replace('.', '_')}"
+    with _LOAD_LOCK:
+        return getattr(_import_module(unique_name, folder, module_name, handler), attribute)
+
+
+def _import_module(unique_name: str, folder: Path, module_name: str, handler: str) -> Any:
     if unique_name not in sys.modules:
         spec = importlib.util.spec_from_file_location(unique_name, folder / f"{module_name.replace('.', '/')}.py")
         if spec is None or spec.loader is None:
             raise ImportError(f"Cannot load handler {handler!r} from {folder}; check CodeUri and Handler.")
         module = importlib.util.module_from_spec(spec)
         sys.modules[unique_name] = module
-        spec.loader.exec_module(module)
-    return getattr(sys.modules[unique_name], attribute)
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[unique_name]
+            raise
+    return sys.modules[unique_name]

@@ -18,14 +18,9 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 
 _NO_JSON = object()
 
-# load_handler registers a module in sys.modules before it finishes executing it. A second thread
-# could then get the half-loaded module, so handlers load under one lock.
-_LOAD_LOCK = threading.Lock()
-
 
 def handler_of(function: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    with _LOAD_LOCK:
-        return load_handler(f"functions/{function}")
+    return load_handler(f"functions/{function}")
 
 
 @dataclass(frozen=True)
