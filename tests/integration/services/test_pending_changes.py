@@ -1,0 +1,183 @@
+"""Renames and deletes that died between their steps, as a Lambda timeout leaves them, finished by the next request.
+
+Each test writes the marks that a dead request leaves on the organization document and places the tenant
+collection where that request left it, then sends the next request through the service.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from orgservice.errors import ConflictError, NotFoundError
+from orgservice.models import Principal
+from orgservice.services.organizations import PENDING_CHANGE_LEASE, OrganizationService, OrganizationWithAdmin
+from pymongo.database import Database
+
+from tests.integration.functions.tenant_data import documents, indexes, seed_tenant_data
+
+PASSWORD = "correct-horse-42"
+
+
+def principal_of(created: OrganizationWithAdmin) -> Principal:
+    return Principal(admin_id=created.admin.id, organization_id=created.organization.id)
+
+
+def tenant_collections(database: Database) -> list[str]:
+    return sorted(name for name in database.list_collection_names() if name.startswith("org_"))
+
+
+def started(ago: timedelta) -> datetime:
+    return datetime.now(UTC) - ago
+
+
+EXPIRED = PENDING_CHANGE_LEASE + timedelta(seconds=5)
+FRESH = timedelta(seconds=1)
+
+
+@pytest.fixture
+def acme(organization_service: OrganizationService, master_db: Database) -> OrganizationWithAdmin:
+    created = organization_service.create(
+        organization_name="Acme Corp", email="admin@acme.example.com", password=PASSWORD
+    )
+    seed_tenant_data(master_db, "org_acme_corp")
+    return created
+
+
+def leave_rename_half_done(master_db: Database, created: OrganizationWithAdmin, *, ago: timedelta, moved: bool) -> None:
+    """Store the state of a rename to "Acme Labs" that died after its metadata commit."""
+    master_db.organizations.update_one(
+        {"_id": master_db.organizations.find_one()["_id"]},
+        {
+            "$set": {
+                "organization_name": "Acme Labs",
+                "slug": "acme_labs",
+                "collection_name": "org_acme_labs",
+                "moving_from": {"database_name": master_db.name, "collection_name": "org_acme_corp"},
+                "pending_since": started(ago),
+            },
+            "$inc": {"version": 1},
+        },
+    )
+    if moved:
+        master_db.client.admin.command(
+            "renameCollection", f"{master_db.name}.org_acme_corp", to=f"{master_db.name}.org_acme_labs"
+        )
+
+
+@pytest.mark.parametrize("moved", [False, True], ids=["before-move", "after-move"])
+def test_update_finishes_expired_rename(
+    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database, moved: bool
+) -> None:
+    before_documents = documents(master_db, "org_acme_corp")
+    before_indexes = indexes(master_db, "org_acme_corp")
+    leave_rename_half_done(master_db, acme, ago=EXPIRED, moved=moved)
+
+    updated = organization_service.update(
+        principal=principal_of(acme), organization_name=None, email="owner@acme.example.com", password=None
+    )
+
+    stored = master_db.organizations.find_one()
+    assert updated.organization.location.collection_name == "org_acme_labs"
+    assert "moving_from" not in stored
+    assert "pending_since" not in stored
+    assert tenant_collections(master_db) == ["org_acme_labs"]
+    assert documents(master_db, "org_acme_labs") == before_documents
+    assert indexes(master_db, "org_acme_labs") == before_indexes
+
+
+def test_update_rejects_running_rename(
+    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
+) -> None:
+    leave_rename_half_done(master_db, acme, ago=FRESH, moved=False)
+
+    with pytest.raises(ConflictError, match="being renamed or deleted"):
+        organization_service.update(
+            principal=principal_of(acme), organization_name="Acme Other", email=None, password=None
+        )
+
+    assert tenant_collections(master_db) == ["org_acme_corp"]
+    assert master_db.organizations.find_one()["slug"] == "acme_labs"
+
+
+def test_expired_rename_with_both_collections_conflicts(
+    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
+) -> None:
+    leave_rename_half_done(master_db, acme, ago=EXPIRED, moved=False)
+    master_db["org_acme_labs"].insert_one({"written": "elsewhere"})
+
+    with pytest.raises(ConflictError, match="ask an operator"):
+        organization_service.update(
+            principal=principal_of(acme), organization_name="Acme Other", email=None, password=None
+        )
+
+    assert master_db["org_acme_corp"].count_documents({}) == 6
+    assert master_db["org_acme_labs"].count_documents({}) == 1
+
+
+def leave_delete_half_done(master_db: Database, *, ago: timedelta) -> None:
+    """Store the state of a delete that died after dropping the tenant collection."""
+    since = started(ago)
+    master_db.organizations.update_one({}, {"$set": {"deleting_since": since, "pending_since": since}})
+    master_db.drop_collection("org_acme_corp")
+
+
+def test_update_finishes_expired_delete(
+    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
+) -> None:
+    leave_delete_half_done(master_db, ago=EXPIRED)
+
+    with pytest.raises(NotFoundError):
+        organization_service.update(
+            principal=principal_of(acme), organization_name="Acme Labs", email=None, password=None
+        )
+
+    assert master_db.organizations.count_documents({}) == 0
+    assert master_db.admins.count_documents({}) == 0
+    assert tenant_collections(master_db) == []
+
+
+def test_update_rejects_running_delete(
+    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
+) -> None:
+    leave_delete_half_done(master_db, ago=FRESH)
+
+    with pytest.raises(ConflictError, match="being renamed or deleted"):
+        organization_service.update(
+            principal=principal_of(acme), organization_name="Acme Labs", email=None, password=None
+        )
+
+    assert tenant_collections(master_db) == []
+    assert master_db.organizations.find_one()["slug"] == "acme_corp"
+
+
+def test_delete_finishes_running_delete(
+    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
+) -> None:
+    leave_delete_half_done(master_db, ago=FRESH)
+
+    assert organization_service.delete(principal=principal_of(acme)) == "Acme Corp"
+
+    assert master_db.organizations.count_documents({}) == 0
+    assert master_db.admins.count_documents({}) == 0
+
+
+def test_get_hides_organization_being_deleted(
+    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
+) -> None:
+    leave_delete_half_done(master_db, ago=FRESH)
+
+    with pytest.raises(NotFoundError, match="not found"):
+        organization_service.get(organization_name="Acme Corp")
+
+
+def test_delete_rejects_running_rename(
+    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
+) -> None:
+    leave_rename_half_done(master_db, acme, ago=FRESH, moved=True)
+
+    with pytest.raises(ConflictError, match="being renamed or deleted"):
+        organization_service.delete(principal=principal_of(acme))
+
+    assert tenant_collections(master_db) == ["org_acme_labs"]
+    assert master_db.organizations.count_documents({}) == 1
