@@ -20,11 +20,9 @@ For each request it does what API Gateway and `sam local start-api` do:
 Error responses use the API's GatewayResponses: the entry for the type, else DEFAULT_4XX or
 DEFAULT_5XX. `$context.error.messageString` in a template becomes the JSON-quoted message.
 
-CORS: API Gateway adds the Cors headers only to the preflight response, and in AWS a proxy
-function must set Access-Control-Allow-Origin itself. `sam local start-api` adds
-Access-Control-Allow-Origin to the functions' responses too, and so does this runner: every
-response without that header gets the API's AllowOrigin, the functions' responses and the
-gateway responses alike.
+CORS: API Gateway adds the Cors headers only to the preflight response, so in AWS each function
+sets Access-Control-Allow-Origin itself (from CORS_ALLOW_ORIGIN). Like `sam local start-api`, this
+runner also gives the API's AllowOrigin to every response that lacks the header.
 
 Differences from API Gateway that a caller may notice:
 - Header names reach the function in lower case, because ASGI servers lowercase them.
