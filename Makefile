@@ -24,7 +24,7 @@ run: $(STAMP)
 	$(PY) -m local_api serve
 
 invoke: $(STAMP)
-	$(PY) -m local_api invoke $(FUNCTION) $(EVENT)
+	@$(PY) -m local_api invoke $(FUNCTION) $(EVENT)
 
 test: $(STAMP)
 	$(PY) -m pytest

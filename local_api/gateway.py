@@ -15,7 +15,9 @@ For each request it does what API Gateway and `sam local start-api` do:
    AUTHORIZER_CONFIGURATION_ERROR (500). On Allow, the policy's `context` plus `principalId`
    becomes `requestContext.authorizer` of the function's event.
 4. Run the function and turn its proxy result into the HTTP response. A raised exception, a
-   timeout or a malformed result gives 502 "Internal server error".
+   function timeout or a malformed result gives 502 "Internal server error". A call that waited
+   longer than API Gateway's 29 s integration timeout for the worker is cancelled before it runs
+   and gets INTEGRATION_TIMEOUT (504 "Endpoint request timed out").
 
 Error responses use the API's GatewayResponses: the entry for the type, else DEFAULT_4XX or
 DEFAULT_5XX. `$context.error.messageString` in a template becomes the JSON-quoted message.
@@ -28,12 +30,14 @@ Differences from API Gateway that a caller may notice:
 - Header names reach the function in lower case, because ASGI servers lowercase them.
 - Authorizer results are not cached, so ReauthorizeEvery only decides whether a missing
   identity source is rejected before the authorizer runs, as API Gateway does when caching is on.
-- Handlers run one at a time in this process (see `local_api.functions.HandlerWorker`).
+- Handlers run one at a time in this process (see `local_api.functions.HandlerWorker`), so under
+  parallel load a call waits in a queue. The function's Timeout counts from when its handler
+  starts, and the 29 s integration timeout bounds only the wait in the queue, so a response can
+  take longer than 29 s in all (see `local_api.functions.LocalFunctions`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -49,7 +53,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from local_api.functions import FunctionTimeoutError, LocalFunctions
+from local_api.functions import FunctionTimeoutError, LocalFunctions, QueueTimeoutError
 from local_api.lambda_events import build_authorizer_event, build_proxy_event, method_arn
 from local_api.template import (
     ApiSpec,
@@ -101,6 +105,12 @@ AUTHORIZER_CONFIGURATION_ERROR = GatewayError(
 # A function that raised, timed out or returned a malformed proxy result. API Gateway has no
 # response type of its own for this, so DEFAULT_5XX applies.
 INTEGRATION_ERROR = GatewayError("DEFAULT_5XX", 502, "Internal server error", "InternalServerErrorException")
+# A function call that did not start within the integration timeout. Without an INTEGRATION_TIMEOUT
+# entry in GatewayResponses, DEFAULT_5XX applies with status 504.
+# NOTE: the x-amzn-ErrorType value is an assumption, unchecked against AWS.
+INTEGRATION_TIMEOUT = GatewayError(
+    "INTEGRATION_TIMEOUT", 504, "Endpoint request timed out", "InternalServerErrorException"
+)
 
 
 class MalformedProxyResult(ValueError):
@@ -483,8 +493,8 @@ class LocalGateway:
         event = _authorizer_event(authorizer, proxy_event)
         started = time.perf_counter()
         try:
-            result = await self._call(authorizer.function_id, event)
-        except FunctionTimeoutError as error:
+            result = await self._call(state, authorizer.function_id, event)
+        except (FunctionTimeoutError, QueueTimeoutError) as error:
             logger.error("Authorizer %s timed out: %s (request_id=%s)", authorizer.function_id, error, state.request_id)
             return self.gateway_response(state, AUTHORIZER_FAILURE)
         except Exception as error:
@@ -535,7 +545,10 @@ class LocalGateway:
 
     async def _run_function(self, state: RequestState, function_id: str, event: dict[str, Any]) -> Response:
         try:
-            result = await self._call(function_id, event)
+            result = await self._call(state, function_id, event)
+        except QueueTimeoutError as error:
+            logger.error("%s (request_id=%s)", error, state.request_id)
+            return self.gateway_response(state, INTEGRATION_TIMEOUT)
         except FunctionTimeoutError as error:
             logger.error("%s (request_id=%s)", error, state.request_id)
             return self.gateway_response(state, INTEGRATION_ERROR)
@@ -553,13 +566,9 @@ class LocalGateway:
             )
             return self.gateway_response(state, INTEGRATION_ERROR)
 
-    async def _call(self, function_id: str, event: dict[str, Any]) -> Any:
-        future = self.functions.submit(function_id, event)
-        timeout = self.functions.timeout_seconds(function_id)
-        try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), timeout=timeout)
-        except TimeoutError:
-            raise FunctionTimeoutError(f"{function_id} did not return within {timeout:.0f} s") from None
+    async def _call(self, state: RequestState, function_id: str, event: dict[str, Any]) -> Any:
+        invocation = self.functions.submit(function_id, event, request_id=state.request_id)
+        return await self.functions.wait_async(invocation)
 
     def gateway_response(self, state: RequestState, error: GatewayError) -> Response:
         """Build the response for a gateway error from the API's GatewayResponses, as API Gateway does."""

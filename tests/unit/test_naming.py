@@ -55,6 +55,11 @@ HOSTILE_NAMES = [
         ("x\u0000y", "x_y"),
         ("Org 2024", "org_2024"),
         ("名前", ""),
+        ("Acme—Corp", "acme_corp"),
+        ("Straße AG", "stra_e_ag"),
+        ("Łódź Works", "odz_works"),
+        ("İstanbul Ltd", "istanbul_ltd"),
+        ("Ａｃｍｅ　Ｃｏｒｐ", "acme_corp"),
     ],
 )
 def test_slugify_folds_name(name: str, expected: str) -> None:
@@ -105,6 +110,10 @@ def test_validate_name_accepts_boundaries(name: str) -> None:
         ("x\u0000y", "control characters"),
         ("a\tb", "control characters"),
         ("a\x7fb", "control characters"),
+        ("Paypal\u202e", "format characters"),
+        ("Zero\u200bWidth", "format characters"),
+        ("Line\u2028Break", "invisible"),
+        ("Sur \ud800 gate", "unpaired surrogates"),
         ("😀", "no ASCII letters or digits"),
         ("名前", "no ASCII letters or digits"),
         ("..", "no ASCII letters or digits"),

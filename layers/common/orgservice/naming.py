@@ -10,16 +10,21 @@ MIN_SLUG_LENGTH = 2
 MAX_SLUG_LENGTH = 60
 
 _NON_SLUG_RUN = re.compile(r"[^a-z0-9]+")
+# Control (Cc), format (Cf, such as right-to-left overrides and zero-width spaces), unpaired
+# surrogate (Cs), and line and paragraph separators (Zl, Zp): none belongs in a display name.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 def slugify(name: str) -> str:
-    """Fold a name to ASCII, lowercase it and turn every run of other characters into one `_`.
+    """Fold a name to lowercase ASCII letters and digits, turning every run of other characters into one `_`.
 
-    The result contains only `[a-z0-9_]` and never starts or ends with `_`, so it can carry no
-    `.`, `$`, NUL or `system.` prefix into a collection name.
+    Accents fold away (NFKD, then combining marks dropped), and characters without an ASCII form,
+    such as `ß` or an em dash, count as separators. The result contains only `[a-z0-9_]` and never
+    starts or ends with `_`, so it can carry no `.`, `$`, NUL or `system.` prefix into a collection name.
     """
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    return _NON_SLUG_RUN.sub("_", folded.lower()).strip("_")
+    decomposed = unicodedata.normalize("NFKD", name.lower())
+    without_marks = "".join(character for character in decomposed if not unicodedata.combining(character))
+    return _NON_SLUG_RUN.sub("_", without_marks).strip("_")
 
 
 def validate_organization_name(value: str) -> str:
@@ -31,8 +36,11 @@ def validate_organization_name(value: str) -> str:
     if len(name) > MAX_NAME_LENGTH:
         raise ValueError(f"is {len(name)} characters long; use at most {MAX_NAME_LENGTH}")
 
-    if any(unicodedata.category(character) == "Cc" for character in name):
-        raise ValueError("contains control characters; remove them")
+    if any(unicodedata.category(character) in _INVISIBLE_CATEGORIES for character in name):
+        raise ValueError(
+            "contains control characters, format characters or unpaired surrogates, which are invisible "
+            "or not valid text; remove them"
+        )
 
     slug = slugify(name)
     if not slug:

@@ -16,7 +16,13 @@ def _validate_new_password(value: str) -> str:
     if len(value) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"must be at least {MIN_PASSWORD_LENGTH} characters long")
 
-    size = len(value.encode("utf-8"))
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError(
+            "contains an unpaired surrogate, which is not valid text; send the password as UTF-8"
+        ) from None
+
     if size > MAX_PASSWORD_BYTES:
         raise ValueError(f"is {size} bytes in UTF-8; use at most {MAX_PASSWORD_BYTES} bytes, the input limit of bcrypt")
     return value

@@ -133,10 +133,21 @@ def test_login_non_json_returns_422(acme: Tenant) -> None:
     assert "not valid JSON" in response.detail
 
 
+def test_login_surrogate_password_returns_422(acme: Tenant) -> None:
+    raw = f'{{"email": "{acme.email}", "password": "\\ud800correct-horse"}}'
+
+    response = invoke(
+        "admin_login", method="POST", path="/org/admin/login", body=raw, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status == 422
+    assert "'password' contains an unpaired surrogate" in response.detail
+
+
 def test_login_empty_body_returns_422(acme: Tenant) -> None:
     response = invoke(
         "admin_login", method="POST", path="/org/admin/login", body=None, headers={"Content-Type": "application/json"}
     )
 
     assert response.status == 422
-    assert "the request body is missing" in response.detail
+    assert "The request body is missing" in response.detail

@@ -120,6 +120,14 @@ def test_create_email_conflict_frees_name(acme: Tenant) -> None:
     assert create_organization("Globex", "admin@globex.example.com").status == 201
 
 
+def test_slug_conflict_names_stored_organization(acme: Tenant) -> None:
+    detail = create_organization("acme.corp", "other@example.com").detail
+
+    assert "'Acme Corp' already exists" in detail
+    assert "'acme.corp'" in detail
+    assert "'acme_corp'" in detail
+
+
 def test_conflict_detail_names_value(acme: Tenant) -> None:
     assert "'Acme Corp'" in create_organization("Acme Corp", "other@example.com").detail
     assert f"'{acme.email}'" in create_organization("Globex", acme.email).detail
@@ -153,6 +161,8 @@ def test_create_hostile_name_gets_safe_collection(master_db: Database, name: str
     [
         ("x\u0000y", "control characters"),
         ("a\nb", "control characters"),
+        ("Sur \ud800 gate", "unpaired surrogates"),
+        ("Paypal\u202e", "format characters"),
         ("😀", "no ASCII letters or digits"),
         ("名前", "no ASCII letters or digits"),
         ("..", "no ASCII letters or digits"),
@@ -211,8 +221,8 @@ def test_create_invalid_body_returns_422(master_db: Database, body: object, phra
         ("{", "not valid JSON"),
         ("{'organization_name': 'Acme'}", "not valid JSON"),
         ('{"organization_name": "Acme", "email": "a@example.com", "password": NaN}', "'password' must be a string"),
-        (None, "the request body is missing"),
-        ("", "the request body is missing"),
+        (None, "The request body is missing"),
+        ("", "The request body is missing"),
     ],
 )
 def test_create_unparsable_body_returns_422(master_db: Database, raw: str | None, phrase: str) -> None:
@@ -283,6 +293,18 @@ def test_create_accepts_password_within_limits(service_env: dict[str, str], pass
     tenant = register("Acme Corp", "admin@acme.example.com", password)
 
     assert login(tenant.email, password).status == 200
+
+
+def test_create_rejects_surrogate_password(master_db: Database) -> None:
+    raw = '{"organization_name": "Acme", "email": "a@example.com", "password": "\\ud800correct-horse"}'
+
+    response = invoke(
+        "create_organization", method="POST", path="/org/create", body=raw, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status == 422
+    assert "'password' contains an unpaired surrogate" in response.detail
+    assert master_db.organizations.count_documents({}) == 0
 
 
 def test_create_rejects_password_over_72_bytes(master_db: Database) -> None:

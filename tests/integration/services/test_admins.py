@@ -69,7 +69,7 @@ def test_resolve_returns_admin_and_organization(acme: OrganizationWithAdmin, adm
 def test_resolve_unknown_admin_rejected(
     acme: OrganizationWithAdmin, admin_service: AdminService, admin_id: str
 ) -> None:
-    with pytest.raises(AuthenticationError, match="log in again"):
+    with pytest.raises(AuthenticationError, match="admin of this token no longer exists"):
         admin_service.resolve(Principal(admin_id=admin_id, organization_id=acme.organization.id))
 
 

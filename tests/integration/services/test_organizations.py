@@ -197,7 +197,7 @@ def test_failed_move_restores_metadata(
     before = documents(master_db, "org_acme_corp")
     monkeypatch.setattr(TenantCollectionRepository, "rename", fail_with(OperationFailure("interrupted", code=11601)))
 
-    with pytest.raises(MigrationFailedError, match="left unchanged"):
+    with pytest.raises(MigrationFailedError, match="was rolled back"):
         organization_service.update(
             principal=principal_of(acme),
             organization_name="Acme Industries",
@@ -231,19 +231,20 @@ def test_failed_move_frees_new_name(
     assert updated.organization.location.collection_name == "org_acme_industries"
 
 
-def test_rename_onto_leftover_collection_rolls_back(
+def test_rename_onto_leftover_collection_conflicts(
     acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
 ) -> None:
     seed_tenant_data(master_db, "org_acme_corp")
     own = documents(master_db, "org_acme_corp")
     master_db["org_acme_industries"].insert_one({"_id": "leftover"})
 
-    with pytest.raises(MigrationFailedError):
+    with pytest.raises(ConflictError, match="already exists without an organization"):
         organization_service.update(
             principal=principal_of(acme), organization_name="Acme Industries", email=None, password=None
         )
 
     assert master_db.organizations.find_one()["organization_name"] == "Acme Corp"
+    assert master_db.organizations.find_one()["version"] == acme.organization.version
     assert documents(master_db, "org_acme_corp") == own
     assert documents(master_db, "org_acme_industries") == [{"_id": "leftover"}]
 

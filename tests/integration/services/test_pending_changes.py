@@ -181,3 +181,41 @@ def test_delete_rejects_running_rename(
 
     assert tenant_collections(master_db) == ["org_acme_labs"]
     assert master_db.organizations.count_documents({}) == 1
+
+
+def test_create_finishes_expired_delete_of_name(
+    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
+) -> None:
+    leave_delete_half_done(master_db, ago=EXPIRED)
+
+    created = organization_service.create(
+        organization_name="Acme Corp", email="admin@acme.example.com", password=PASSWORD
+    )
+
+    assert created.organization.id != acme.organization.id
+    assert master_db.organizations.count_documents({}) == 1
+    assert master_db.admins.count_documents({}) == 1
+    assert tenant_collections(master_db) == ["org_acme_corp"]
+    assert master_db["org_acme_corp"].count_documents({}) == 0
+
+
+def test_create_finishes_expired_delete_of_email(
+    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
+) -> None:
+    leave_delete_half_done(master_db, ago=EXPIRED)
+
+    organization_service.create(organization_name="Globex", email="admin@acme.example.com", password=PASSWORD)
+
+    assert [document["slug"] for document in master_db.organizations.find()] == ["globex"]
+    assert tenant_collections(master_db) == ["org_globex"]
+
+
+def test_create_rejects_name_of_running_delete(
+    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
+) -> None:
+    leave_delete_half_done(master_db, ago=FRESH)
+
+    with pytest.raises(ConflictError, match="is being deleted"):
+        organization_service.create(organization_name="Acme Corp", email="new@acme.example.com", password=PASSWORD)
+
+    assert master_db.organizations.count_documents({}) == 1

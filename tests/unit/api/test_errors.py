@@ -34,11 +34,11 @@ def body_errors(model: type[BaseModel], data: Any) -> RequestValidationError:
         (OrganizationCreate, {**VALID_CREATE, "password": 12345678}, "'password' must be a string"),
         (OrganizationCreate, {**VALID_CREATE, "password": "short"}, "'password' must be at least 8 characters long"),
         (OrganizationCreate, {**VALID_CREATE, "password": "€" * 25}, "'password' is 75 bytes in UTF-8"),
-        (OrganizationCreate, {**VALID_CREATE, "email": "nope"}, "'email' is not a valid email address ("),
+        (OrganizationCreate, {**VALID_CREATE, "email": "nope"}, "'email' is not a valid email address: "),
         (OrganizationCreate, {**VALID_CREATE, "organization_name": "😀"}, "'organization_name' contains no ASCII"),
         (AdminLogin, {"email": "admin@example.com", "password": "x" * 2000}, "'password' is too long"),
-        (AdminLogin, [], "the request body must be a JSON object, not an array or a single value"),
-        (AdminLogin, 5, "the request body must be a JSON object, not an array or a single value"),
+        (AdminLogin, [], "The request body must be a JSON object, not an array or a single value"),
+        (AdminLogin, 5, "The request body must be a JSON object, not an array or a single value"),
         (AdminLogin, b'{"email": "admin@example.com"}', "sent with 'Content-Type: application/json'"),
     ],
 )
@@ -55,14 +55,14 @@ def test_describe_drops_pydantic_prefix() -> None:
 def test_describe_wraps_sentence() -> None:
     detail = describe_validation_error(body_errors(OrganizationCreate, {**VALID_CREATE, "password": "short"}))
 
-    assert detail == "Invalid request: 'password' must be at least 8 characters long."
+    assert detail == "Invalid request. 'password' must be at least 8 characters long."
 
 
 def test_describe_joins_several_errors() -> None:
     detail = describe_validation_error(body_errors(OrganizationCreate, {"organization_name": "Acme Corp"}))
 
     assert detail == (
-        "Invalid request: 'email' is missing; add it to the JSON body; 'password' is missing; add it to the JSON body."
+        "Invalid request. 'email' is missing; add it to the JSON body. 'password' is missing; add it to the JSON body."
     )
 
 
@@ -79,11 +79,11 @@ def test_describe_collapses_repeated_phrase() -> None:
     [
         (
             {"type": "json_invalid", "loc": ("body", 1), "msg": "JSON decode error", "input": {}},
-            "the request body is not valid JSON; send a JSON object",
+            "The request body is not valid JSON; send a JSON object",
         ),
         (
             {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None},
-            "the request body is missing; send a JSON object",
+            "The request body is missing; send a JSON object",
         ),
         (
             {"type": "missing", "loc": ("query", "organization_name"), "msg": "Field required", "input": None},
@@ -98,7 +98,7 @@ def test_describe_framework_errors(error: dict[str, Any], phrase: str) -> None:
 def test_describe_keeps_model_level_rule() -> None:
     detail = describe_validation_error(body_errors(OrganizationUpdate, {}))
 
-    assert "send at least one of organization_name, email or password" in detail
+    assert "Send at least one of organization_name, email or password" in detail
 
 
 @pytest.mark.parametrize(

@@ -75,3 +75,26 @@ def test_hash_rejects_password_over_limit() -> None:
 @pytest.mark.parametrize("password", ["", "short", "a" * MAX_PASSWORD_BYTES, "a" * 1024])
 def test_dummy_check_accepts_any_password(password: str) -> None:
     assert verify_against_dummy(password, rounds=ROUNDS) is None
+
+
+@pytest.mark.parametrize("rounds", [4, 10, 12])
+def test_dummy_check_runs_bcrypt_at_cost(rounds: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    checked: list[bytes] = []
+    original = bcrypt.checkpw
+
+    def spy(password: bytes, hashed: bytes) -> bool:
+        checked.append(hashed)
+        return original(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", spy)
+
+    verify_against_dummy("correct-horse-42", rounds=rounds)
+
+    assert len(checked) == 1
+    assert checked[0].startswith(f"$2b${rounds:02d}$".encode())
+
+
+def test_verify_rejects_surrogate_password() -> None:
+    password_hash = hash_password("correct-horse-42", rounds=ROUNDS)
+
+    assert not verify_password("\ud800correct-horse-42", password_hash)

@@ -65,8 +65,8 @@ def _describe(error: dict[str, Any]) -> str:
     if kind in ("value_error", "assertion_error"):
         message = str(error.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         if field.endswith("email"):
-            reason = message.removeprefix("value is not a valid email address: ")
-            return f"'{field}' is not a valid email address ({reason})"
+            reason = message.removeprefix("value is not a valid email address: ").rstrip(".")
+            return f"'{field}' is not a valid email address: {reason}"
         return f"'{field}' {message}" if field else message
     if not field and isinstance(error.get("input"), bytes | str):
         # FastAPI parses a body as JSON only when the request declares a JSON content type.
@@ -77,6 +77,8 @@ def _describe(error: dict[str, Any]) -> str:
         return f"'{field}' is not an accepted field; remove it"
     if kind in ("string_type", "string_sub_type"):
         return f"'{field}' must be a string"
+    if kind == "string_unicode":
+        return f"'{field}' contains an unpaired surrogate, which is not valid text; send it as UTF-8"
     if kind == "string_too_long":
         limit = error.get("ctx", {}).get("max_length")
         return f"'{field}' is too long; use at most {limit} characters"
@@ -84,10 +86,10 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def describe_validation_error(error: RequestValidationError) -> str:
-    phrases = [_describe(item) for item in error.errors()]
-    unique = list(dict.fromkeys(phrases))
-    sentence = "; ".join(unique)
-    return "Invalid request: " + sentence + "."
+    """Return one sentence per problem, after "Invalid request.", in the order pydantic found them."""
+    phrases = dict.fromkeys(_describe(item) for item in error.errors())
+    sentences = [phrase[0].upper() + phrase[1:] + "." for phrase in phrases]
+    return " ".join(["Invalid request.", *sentences])
 
 
 def register_error_handlers(app: FastAPI) -> None:
@@ -110,7 +112,7 @@ def register_error_handlers(app: FastAPI) -> None:
         if error.status_code == 400 and error.detail == BODY_PARSE_FAILED:
             # FastAPI raises this for a body that is not UTF-8 or nests too deeply to decode.
             logger.info("Request rejected: undecodable body", extra={"status": 422})
-            return error_response(422, "Invalid request: the request body is not valid JSON; send a UTF-8 JSON object.")
+            return error_response(422, "Invalid request. The request body is not valid JSON; send a UTF-8 JSON object.")
         return error_response(error.status_code, str(error.detail), headers=getattr(error, "headers", None))
 
     @app.exception_handler(ConnectionFailure)

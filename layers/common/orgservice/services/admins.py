@@ -69,7 +69,9 @@ class AdminService:
                 "Token refers to an admin that no longer exists",
                 extra={"admin_id": principal.admin_id, "organization_id": principal.organization_id},
             )
-            raise AuthenticationError("The admin of this token no longer exists; log in again.")
+            raise AuthenticationError(
+                "The admin of this token no longer exists; log in as an existing admin for a new token."
+            )
 
         organization = self._organizations.find_by_id(organization_id=principal.organization_id)
         if organization is None:

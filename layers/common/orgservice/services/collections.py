@@ -12,6 +12,13 @@ from orgservice.repositories.tenant_collections import TenantCollectionExistsErr
 logger = Logger(child=True)
 
 
+def _storage_taken(location: TenantLocation) -> ConflictError:
+    return ConflictError(
+        f"Storage for '{location.collection_name}' already exists without an organization; "
+        "choose another name or ask an operator to remove the leftover collection."
+    )
+
+
 class CollectionService:
     """Applies the tenant placement and keeps collection operations from touching another tenant's data."""
 
@@ -23,16 +30,19 @@ class CollectionService:
         return self._placement.locate(slug)
 
     def create(self, location: TenantLocation) -> None:
-        """Create the tenant collection, refusing to adopt one that already exists."""
+        """Create the tenant collection, rejecting one that already exists rather than adopting its data."""
         try:
             self._repository.create(location=location)
         except TenantCollectionExistsError:
             logger.error("Tenant collection already exists", extra={"namespace": location.namespace})
-            raise ConflictError(
-                f"Storage for '{location.collection_name}' already exists without an organization; "
-                "choose another name or ask an operator to remove the leftover collection."
-            ) from None
+            raise _storage_taken(location) from None
         logger.info("Created tenant collection", extra={"namespace": location.namespace})
+
+    def ensure_free(self, location: TenantLocation) -> None:
+        """Raise ConflictError when a collection already exists at the location, so nothing moves onto it."""
+        if self._repository.exists(location=location):
+            logger.error("Tenant collection already exists", extra={"namespace": location.namespace})
+            raise _storage_taken(location)
 
     def move(self, source: TenantLocation, target: TenantLocation) -> None:
         """Move the tenant collection; a missing source is created empty at the target."""
@@ -46,7 +56,11 @@ class CollectionService:
             self._repository.create(location=target)
             return
 
-        self._repository.rename(source=source, target=target)
+        try:
+            self._repository.rename(source=source, target=target)
+        except TenantCollectionExistsError:
+            logger.error("Tenant collection already exists", extra={"namespace": target.namespace})
+            raise _storage_taken(target) from None
         logger.info("Renamed tenant collection", extra={"source": source.namespace, "target": target.namespace})
 
     def finish_interrupted_move(self, source: TenantLocation, target: TenantLocation) -> None:

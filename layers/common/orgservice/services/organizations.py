@@ -45,8 +45,15 @@ def _now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def _name_taken(name: str) -> ConflictError:
-    return ConflictError(f"Organization '{name}' already exists; choose another name.")
+def _name_taken(name: str, slug: str, holder: Organization | None) -> ConflictError:
+    if holder is None or holder.organization_name == name:
+        return ConflictError(f"Organization '{name}' already exists; choose another name.")
+
+    # Names that differ only in case, accents or punctuation share one slug, so name the stored one.
+    return ConflictError(
+        f"Organization '{holder.organization_name}' already exists, and '{name}' folds to the same "
+        f"identifier '{slug}'; choose another name."
+    )
 
 
 def _email_taken(email: str) -> ConflictError:
@@ -93,8 +100,17 @@ class OrganizationService:
         try:
             organization, admin = self._run_in_transaction(insert_records)
         except DuplicateValueError as error:
-            logger.info("Create rejected: duplicate value", extra={"slug": slug, "field": error.field})
-            raise (_name_taken(organization_name) if error.field == "slug" else _email_taken(email)) from None
+            blocker = self._blocking_organization(error.field, slug=slug, email=email)
+            if blocker is None or not self._finish_dead_delete(blocker):
+                logger.info("Create rejected: duplicate value", extra={"slug": slug, "field": error.field})
+                raise self._duplicate_error(error.field, organization_name, slug, email, blocker) from None
+
+            # The name or email belonged to an organization whose delete died; it is free now.
+            try:
+                organization, admin = self._run_in_transaction(insert_records)
+            except DuplicateValueError as retry_error:
+                logger.info("Create rejected: duplicate value", extra={"slug": slug, "field": retry_error.field})
+                raise self._duplicate_error(retry_error.field, organization_name, slug, email, None) from None
 
         # NOTE: a process killed between the commit above and the collection below leaves an
         # organization without its collection until the next rename or delete of it.
@@ -128,6 +144,38 @@ class OrganizationService:
                 # Without a transaction the organization is already stored; undo it so the name stays free.
                 self._organizations.delete(organization_id=organization.id)
             raise
+
+    def _blocking_organization(self, field: str, *, slug: str, email: str) -> Organization | None:
+        if field == "slug":
+            return self._organizations.find_by_slug(slug=slug)
+
+        admin = self._admins.find_by_email(email=email)
+        if admin is None:
+            return None
+        return self._organizations.find_by_id(organization_id=admin.organization_id)
+
+    def _finish_dead_delete(self, organization: Organization) -> bool:
+        """Finish the organization's delete if one started and its request died; tell whether it did."""
+        if organization.deleting_since is None or organization.pending_since is None:
+            return False
+        if _now() - organization.pending_since < PENDING_CHANGE_LEASE:
+            return False
+
+        logger.warning("Finishing an interrupted delete", extra={"organization_id": organization.id})
+        self._remove_all(organization)
+        return True
+
+    def _duplicate_error(
+        self, field: str, name: str, slug: str, email: str, blocker: Organization | None
+    ) -> ConflictError:
+        if blocker is not None and blocker.deleting_since is not None:
+            return ConflictError(
+                f"Organization '{blocker.organization_name}' is being deleted and still holds this "
+                f"{'name' if field == 'slug' else 'email'}; retry in a few seconds."
+            )
+        if field != "slug":
+            return _email_taken(email)
+        return _name_taken(name, slug, blocker)
 
     def get(self, *, organization_name: str) -> Organization:
         """Find an organization by name; names that fold to the same slug find the same organization."""
@@ -167,9 +215,12 @@ class OrganizationService:
         if new_slug != organization.slug:
             holder = self._organizations.find_by_slug(slug=new_slug)
             if holder is not None:
-                raise _name_taken(new_name)
+                raise self._duplicate_error("slug", new_name, new_slug, new_email, holder)
 
         moving = new_location != organization.location
+        if moving:
+            self._collections.ensure_free(new_location)
+
         updated = self._write_metadata(
             organization=organization,
             admin=admin,
@@ -195,10 +246,12 @@ class OrganizationService:
                     },
                 )
                 self._restore_metadata(previous=organization, current=updated, admin=admin)
+                reason = (
+                    error.message if isinstance(error, ConflictError) else "Moving the data failed; retry the request."
+                )
                 raise MigrationFailedError(
-                    f"Moving the data of '{organization.organization_name}' to "
-                    f"'{new_location.collection_name}' failed, and the organization was left unchanged; "
-                    "retry the request."
+                    f"Renaming '{organization.organization_name}' to '{new_name}' was rolled back, and the "
+                    f"organization keeps its earlier name and data. {reason}"
                 ) from error
 
             updated = self._finish_move(updated)
@@ -254,7 +307,7 @@ class OrganizationService:
             logger.info(
                 "Update rejected: duplicate value", extra={"organization_id": organization.id, "field": error.field}
             )
-            raise (_name_taken(organization_name) if error.field == "slug" else _email_taken(email)) from None
+            raise self._duplicate_error(error.field, organization_name, slug, email, None) from None
 
     def _write_admin(
         self,
