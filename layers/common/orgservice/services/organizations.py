@@ -233,29 +233,7 @@ class OrganizationService:
         )
 
         if moving:
-            # NOTE: until the move below finishes, GET returns the new collection name before it exists.
-            try:
-                self._collections.move(organization.location, new_location)
-            except Exception as error:
-                logger.exception(
-                    "Moving the tenant collection failed; restoring the earlier metadata",
-                    extra={
-                        "organization_id": organization.id,
-                        "source": organization.location.namespace,
-                        "target": new_location.namespace,
-                    },
-                )
-                self._restore_metadata(previous=organization, current=updated, admin=admin)
-                reason = (
-                    error.message if isinstance(error, ConflictError) else "Moving the data failed; retry the request."
-                )
-                raise MigrationFailedError(
-                    f"Renaming '{organization.organization_name}' to '{new_name}' was rolled back, and the "
-                    f"organization keeps its earlier name and data. {reason}"
-                ) from error
-
-            updated = self._finish_move(updated)
-            logger.info("Renamed organization", extra={"organization_id": organization.id, "slug": new_slug})
+            updated = self._move_collection(previous=organization, current=updated, admin=admin)
 
         updated_admin = Admin(
             id=admin.id,
@@ -265,6 +243,31 @@ class OrganizationService:
             created_at=admin.created_at,
         )
         return OrganizationWithAdmin(organization=updated, admin=updated_admin)
+
+    def _move_collection(self, *, previous: Organization, current: Organization, admin: Admin) -> Organization:
+        """Move the tenant collection to the location `current` names, or restore `previous` on failure."""
+        # NOTE: until the move below finishes, GET returns the new collection name before it exists.
+        try:
+            self._collections.move(previous.location, current.location)
+        except Exception as error:
+            logger.exception(
+                "Moving the tenant collection failed; restoring the earlier metadata",
+                extra={
+                    "organization_id": previous.id,
+                    "source": previous.location.namespace,
+                    "target": current.location.namespace,
+                },
+            )
+            self._restore_metadata(previous=previous, current=current, admin=admin)
+            reason = error.message if isinstance(error, ConflictError) else "Moving the data failed; retry the request."
+            raise MigrationFailedError(
+                f"Renaming '{previous.organization_name}' to '{current.organization_name}' was rolled back, and the "
+                f"organization keeps its earlier name and data. {reason}"
+            ) from error
+
+        finished = self._finish_move(current)
+        logger.info("Renamed organization", extra={"organization_id": previous.id, "slug": finished.slug})
+        return finished
 
     def _write_metadata(
         self,
