@@ -102,8 +102,17 @@ async def _wait_for_future(future: Future, timeout: float) -> bool:
     Unlike `asyncio.wait_for`, this leaves the future alone when the time passes, so the caller
     decides whether to cancel the call.
     """
-    done, _pending = await asyncio.wait([asyncio.wrap_future(future)], timeout=max(0.0, timeout))
+    wrapped = asyncio.wrap_future(future)
+    wrapped.add_done_callback(_mark_outcome_read)
+    done, _pending = await asyncio.wait([wrapped], timeout=max(0.0, timeout))
     return bool(done)
+
+
+def _mark_outcome_read(wrapped: asyncio.Future) -> None:
+    # The caller reads the outcome from the concurrent future. Reading the asyncio copy's exception
+    # keeps asyncio from logging "Future exception was never retrieved" for it.
+    if not wrapped.cancelled():
+        wrapped.exception()
 
 
 class LocalFunctions:
@@ -113,9 +122,9 @@ class LocalFunctions:
     `queue_timeout_seconds` (API Gateway's integration timeout by default) and is then cancelled
     without running. Once its handler starts, the function's Timeout plus `timeout_grace_seconds`
     applies. So a response can take the queue timeout plus the function's Timeout. API Gateway
-    would answer 504 after 29 s in all, but a started handler cannot be stopped here (see
-    `_function_timeout`), and a 504 while it still runs would report as failed a change that then
-    happens.
+    would return 504 after 29 s in all, but a started handler cannot be stopped here (see
+    `_function_timeout`). A 504 while it still runs would tell the client that a change failed
+    which then completes.
     """
 
     def __init__(
@@ -157,7 +166,7 @@ class LocalFunctions:
         started: Future = Future()
 
         def run() -> Any:
-            # The remaining time that the handler sees counts from here, not from when the call was queued.
+            # get_remaining_time_in_millis() counts from here, not from when the call was queued.
             context.started_at = time.monotonic()
             started.set_result(context.started_at)
             return self._handler(function_id)(event, context)
@@ -238,7 +247,7 @@ class LocalFunctions:
 
     def _function_timeout(self, invocation: Invocation) -> FunctionTimeoutError:
         # NOTE: Lambda stops a function at its Timeout, but a thread cannot be stopped. The handler
-        # keeps running, holds the worker until it returns, and its writes still happen.
+        # keeps running and keeps the worker busy until it returns, and its writes still happen.
         timeout = self.template.function(invocation.function_id).timeout_seconds
         return FunctionTimeoutError(f"{invocation.function_id} did not return within its Timeout of {timeout} s")
 

@@ -546,8 +546,8 @@ class LocalGateway:
     async def _run_function(self, state: RequestState, function_id: str, event: dict[str, Any]) -> Response:
         try:
             result = await self._call(state, function_id, event)
-        except QueueTimeoutError as error:
-            logger.error("%s (request_id=%s)", error, state.request_id)
+        except QueueTimeoutError:
+            # LocalFunctions has logged the cancelled call with the request id.
             return self.gateway_response(state, INTEGRATION_TIMEOUT)
         except FunctionTimeoutError as error:
             logger.error("%s (request_id=%s)", error, state.request_id)

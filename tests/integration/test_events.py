@@ -1,19 +1,23 @@
 """Every file in events/ run through `invoke_function`, the code behind `make invoke`, against real MongoDB.
 
 Each test gets its own master database from service_env and its own state folder, so the demo
-organization is seeded fresh, as on a new clone. One test runs the command line as a subprocess.
+organization is seeded fresh, as on a new clone. Two tests run the command line as a subprocess,
+one of them through `make invoke`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from orgservice.naming import slugify
 from pymongo.database import Database
 
 from local_api.gateway import evaluate_policy
@@ -26,7 +30,7 @@ from local_api.invoke import (
     read_event,
 )
 from local_api.lambda_events import ROOT
-from local_api.local_state import DATA_FOLDER, KEY_FILE, URI_FILE
+from local_api.local_state import DATA_FOLDER, KEY_FILE, STATE_DIR_VARIABLE, URI_FILE
 from local_api.template import load_template
 
 EVENTS = ROOT / "events"
@@ -84,10 +88,26 @@ def test_create_event_returns_201_on_fresh_database(state_dir: Path, master_db: 
     result = invoke("create_organization.json", state_dir)
 
     assert result.payload["statusCode"] == 201
-    assert body_of(result)["organization"]["organization_name"] == "Acme Corp"
-    assert master_db.organizations.count_documents({"slug": "acme_corp"}) == 1
+    assert body_of(result)["organization"]["organization_name"] == "Globex Corporation"
+    assert master_db.organizations.count_documents({"slug": "globex_corporation"}) == 1
+    assert master_db.admins.count_documents({"email": "admin@globex.example"}) == 1
     # The create event names neither the demo admin nor a placeholder, so nothing else is seeded.
     assert master_db.admins.count_documents({"email": DEMO_ADMIN_EMAIL}) == 0
+
+
+def test_create_event_differs_from_walkthrough() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    walkthrough = readme.split("## Walkthrough", 1)[1].split("\n## ", 1)[0]
+    walkthrough_slugs = {slugify(name) for name in re.findall(r'"organization_name": "([^"]+)"', walkthrough)}
+    walkthrough_emails = {email.lower() for email in re.findall(r'"email": "([^"]+)"', walkthrough)}
+    body = json.loads(read_event(EVENTS / "create_organization.json")["body"])
+
+    # `make invoke` and `make run` share the database in .local/. A name with the walkthrough's slug,
+    # or its email, would give the walkthrough's create 409 and then its login 401.
+    assert walkthrough_slugs, "The README walkthrough shows no organization_name."
+    assert walkthrough_emails, "The README walkthrough shows no email."
+    assert slugify(body["organization_name"]) not in walkthrough_slugs
+    assert body["email"].lower() not in walkthrough_emails
 
 
 def test_create_event_repeat_returns_409(state_dir: Path) -> None:
@@ -286,3 +306,38 @@ def test_cli_missing_event_file_exits_2(state_dir: Path) -> None:
     assert completed.returncode == 2
     assert completed.stdout == ""
     assert "events/missing.json not found" in completed.stderr
+
+
+def test_make_invoke_prints_one_json_line(state_dir: Path, service_env: dict[str, str]) -> None:
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    # A parent make (`make test`) passes its flags down, and -s among them would hide the echo under test.
+    inherited = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+    environment = {name: value for name, value in os.environ.items() if name not in inherited}
+    environment.update(service_env)
+    environment[STATE_DIR_VARIABLE] = str(state_dir)
+
+    completed = subprocess.run(
+        [
+            make,
+            "--no-print-directory",
+            # Treat the install stamp as up to date, so the test never reinstalls the virtual environment.
+            "--old-file=.venv/.installed",
+            "VENV=.venv",
+            f"PY={sys.executable}",
+            "invoke",
+            "FUNCTION=GetOrganizationFunction",
+            "EVENT=events/get_organization.json",
+        ],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert len(lines) == 1, completed.stdout
+    assert json.loads(lines[0])["statusCode"] == 200

@@ -5,11 +5,13 @@ through service_env. The restart test runs `python -m local_api serve` as a subp
 needs the signing key to come from the key file and a second process to read it again.
 A second, small template with stand-in functions covers the gateway's error paths that the real
 functions never take: explicit Deny, an authorizer that fails, a handler that raises, a malformed
-result, and an authorized CORS preflight.
+result, and an authorized CORS preflight. For the queue and timeout tests, `held_worker` keeps
+the worker busy until a test lets it go, so they need no long sleeps.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -21,16 +23,20 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 from pymongo.database import Database
 
+from local_api.functions import FunctionTimeoutError, HandlerWorker, Invocation, LocalFunctions, QueueTimeoutError
+from local_api.gateway import LocalGateway
 from local_api.lambda_events import ROOT
 from local_api.local_state import KEY_FILE
 from local_api.server import LocalApiServer, ServeOptions, local_gateway
+from local_api.template import load_template
 
 CORS_ORIGIN = "https://example.com"
 PUBLIC_FIELDS = {"id", "organization_name", "collection_name", "created_at", "updated_at"}
@@ -38,24 +44,53 @@ STARTUP_TIMEOUT_SECONDS = 20
 
 
 @contextlib.contextmanager
+def serving(gateway: LocalGateway) -> Iterator[str]:
+    """Serve the gateway on 127.0.0.1 in a background thread and yield its base URL."""
+    server = LocalApiServer(gateway, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, name="local-api-under-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("The local API stopped during start-up. See the captured log.")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"The local API did not start within {STARTUP_TIMEOUT_SECONDS} s.")
+        time.sleep(0.02)
+    try:
+        yield server.url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=STARTUP_TIMEOUT_SECONDS)
+
+
+@contextlib.contextmanager
 def running_api(options: ServeOptions) -> Iterator[str]:
     """Serve the template in a background thread and yield its base URL."""
-    with local_gateway(options) as gateway:
-        server = LocalApiServer(gateway, "127.0.0.1", 0)
-        thread = threading.Thread(target=server.run, name="local-api-under-test", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError("The local API stopped during start-up. See the captured log.")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"The local API did not start within {STARTUP_TIMEOUT_SECONDS} s.")
-            time.sleep(0.02)
-        try:
-            yield server.url
-        finally:
-            server.should_exit = True
-            thread.join(timeout=STARTUP_TIMEOUT_SECONDS)
+    with local_gateway(options) as gateway, serving(gateway) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def held_worker(worker: HandlerWorker) -> Iterator[None]:
+    """Keep the worker busy with another call until the block ends, so that new calls wait in its queue.
+
+    On exit it waits until every call queued meanwhile has run or, if cancelled, been skipped.
+    """
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        holding.set()
+        release.wait(STARTUP_TIMEOUT_SECONDS)
+
+    worker.submit(hold)
+    assert holding.wait(STARTUP_TIMEOUT_SECONDS), "The worker did not start the holding call."
+    try:
+        yield
+    finally:
+        release.set()
+        # The worker takes calls in order, so this one returns after every call queued before it.
+        worker.submit(lambda: None).result(timeout=STARTUP_TIMEOUT_SECONDS)
 
 
 @pytest.fixture
@@ -276,6 +311,28 @@ def test_response_carries_request_id(api: httpx.Client) -> None:
     assert first.headers["x-amzn-requestid"] != second.headers["x-amzn-requestid"]
 
 
+def test_create_queued_too_long_returns_504(
+    service_env: dict[str, str], tmp_path: Path, master_db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    options = ServeOptions(state_dir=tmp_path / "state", host="127.0.0.1", port=0)
+    with local_gateway(options) as gateway:
+        # Half a second in the queue is the limit here, in place of API Gateway's 29 s integration timeout.
+        gateway.functions.queue_timeout_seconds = 0.5
+        with serving(gateway) as url, httpx.Client(base_url=url, timeout=30) as client:
+            with held_worker(gateway.functions.worker):
+                response = create_organization(client)
+
+    assert response.status_code == 504
+    # The template has no INTEGRATION_TIMEOUT entry in GatewayResponses, so DEFAULT_5XX applies.
+    assert response.json() == {"detail": "The API failed to handle the request; retry later."}
+    assert response.headers["access-control-allow-origin"] == CORS_ORIGIN
+    # The worker is free and drained here, so a create that had stayed in the queue would have run.
+    assert master_db.organizations.count_documents({}) == 0
+    assert master_db.admins.count_documents({}) == 0
+    request_id = response.headers["x-amzn-requestid"]
+    assert any(request_id in record.getMessage() and "cancelled" in record.getMessage() for record in caplog.records)
+
+
 # ---------------------------------------------------------------------------------------------
 # The signing key file, across a restart of the real command
 
@@ -422,6 +479,12 @@ Resources:
             Method: get
             Auth:
               Authorizer: NONE
+  WaitFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: {wait}
+      Handler: app.handler
+      Timeout: 1
 """
 
 DECISION_CODE = """\
@@ -479,6 +542,16 @@ def handler(event, context):
     raise RuntimeError("the function has a bug")
 """
 
+# Called in-process by the tests, so the event carries Python objects: a list that records each
+# run, and optionally a threading.Event that the handler waits for before it returns.
+WAIT_CODE = """\
+def handler(event, context):
+    event["runs"].append(context.aws_request_id)
+    if "release" in event:
+        event["release"].wait(30)
+    return {"remaining_ms": context.get_remaining_time_in_millis()}
+"""
+
 
 @pytest.fixture(scope="module")
 def stand_in_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -486,7 +559,7 @@ def stand_in_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # load_handler caches modules by folder name, so the names must differ from every other function's.
     suffix = uuid.uuid4().hex[:8]
     code_uris = {}
-    for name, code in (("decision", DECISION_CODE), ("echo", ECHO_CODE), ("broken", BROKEN_CODE)):
+    for name, code in (("decision", DECISION_CODE), ("echo", ECHO_CODE), ("broken", BROKEN_CODE), ("wait", WAIT_CODE)):
         function_dir = folder / f"stand_in_{name}_{suffix}"
         function_dir.mkdir()
         (function_dir / "app.py").write_text(textwrap.dedent(code))
@@ -598,3 +671,150 @@ def test_preflight_runs_default_authorizer(stand_in_api: httpx.Client) -> None:
     assert without_token.status_code == 401
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-methods"] == "GET,OPTIONS"
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker queue and the function timeout, with the stand-in WaitFunction (Timeout: 1)
+
+
+def wait_in_thread(functions: LocalFunctions, invocation: Invocation) -> object:
+    return functions.wait(invocation)
+
+
+def wait_in_event_loop(functions: LocalFunctions, invocation: Invocation) -> object:
+    return asyncio.run(functions.wait_async(invocation))
+
+
+Waiter = Callable[[LocalFunctions, Invocation], object]
+WAIT_MODES = pytest.mark.parametrize("wait", [wait_in_thread, wait_in_event_loop], ids=["wait", "wait_async"])
+
+
+class StartOnCancelFuture(Future):
+    """The future of a call that the worker takes just as the caller tries to cancel it."""
+
+    def __init__(self, call: Callable[[], object]) -> None:
+        super().__init__()
+        self._call = call
+        self.set_running_or_notify_cancel()
+
+    def cancel(self) -> bool:
+        cancelled = super().cancel()
+        threading.Thread(target=self._run, name="late-start").start()
+        return cancelled
+
+    def _run(self) -> None:
+        try:
+            self.set_result(self._call())
+        except BaseException as error:
+            self.set_exception(error)
+
+
+class StartOnCancelWorker:
+    """A stand-in for HandlerWorker whose calls start only when their caller tries to cancel them."""
+
+    def submit(self, call: Callable[[], object]) -> Future:
+        return StartOnCancelFuture(call)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def make_functions(stand_in_template: Path) -> Iterator[Callable[..., LocalFunctions]]:
+    """Build LocalFunctions for the stand-in template with the given keyword arguments, and close them afterwards."""
+    created: list[LocalFunctions] = []
+
+    def make(**options: object) -> LocalFunctions:
+        functions = LocalFunctions(load_template(stand_in_template), **options)
+        created.append(functions)
+        return functions
+
+    yield make
+    for functions in created:
+        functions.close()
+
+
+@WAIT_MODES
+def test_queued_call_timeout_starts_with_handler(make_functions: Callable[..., LocalFunctions], wait: Waiter) -> None:
+    functions = make_functions(timeout_grace_seconds=0)
+    runs: list[str] = []
+    queued_seconds = functions.timeout_seconds("WaitFunction") + 0.3
+
+    with ThreadPoolExecutor(max_workers=1) as waiter:
+        with held_worker(functions.worker):
+            invocation = functions.submit("WaitFunction", {"runs": runs})
+            waiting = waiter.submit(wait, functions, invocation)
+            # The call stays queued for longer than its whole Timeout while the caller waits.
+            time.sleep(queued_seconds)
+            assert not waiting.done()
+        result = waiting.result(timeout=STARTUP_TIMEOUT_SECONDS)
+
+    assert len(runs) == 1
+    # The handler's remaining time also counts from its start, not from when it was queued.
+    assert result["remaining_ms"] > 500
+
+
+@WAIT_MODES
+def test_call_queued_too_long_is_cancelled(
+    make_functions: Callable[..., LocalFunctions], wait: Waiter, caplog: pytest.LogCaptureFixture
+) -> None:
+    functions = make_functions(queue_timeout_seconds=0.2)
+    runs: list[str] = []
+
+    with held_worker(functions.worker):
+        invocation = functions.submit("WaitFunction", {"runs": runs}, request_id="queued-request")
+        with pytest.raises(QueueTimeoutError, match="did not start within"):
+            wait(functions, invocation)
+
+    assert invocation.result.cancelled()
+    assert runs == []
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("queued-request" in message and "cancelled" in message for message in messages)
+
+
+@WAIT_MODES
+def test_call_started_at_queue_limit_gets_result(
+    make_functions: Callable[..., LocalFunctions], wait: Waiter, caplog: pytest.LogCaptureFixture
+) -> None:
+    functions = make_functions(worker=StartOnCancelWorker(), queue_timeout_seconds=0.1)
+    runs: list[str] = []
+
+    invocation = functions.submit("WaitFunction", {"runs": runs}, request_id="late-request")
+    result = wait(functions, invocation)
+
+    assert len(runs) == 1
+    assert result["remaining_ms"] > 500
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("late-request" in message and "started just as" in message for message in messages)
+
+
+@WAIT_MODES
+def test_handler_past_timeout_raises(make_functions: Callable[..., LocalFunctions], wait: Waiter) -> None:
+    functions = make_functions(timeout_grace_seconds=0)
+    release = threading.Event()
+    invocation = functions.submit("WaitFunction", {"runs": [], "release": release})
+
+    try:
+        with pytest.raises(FunctionTimeoutError, match="WaitFunction did not return within its Timeout of 1 s"):
+            wait(functions, invocation)
+    finally:
+        release.set()
+
+
+def test_cancelled_wait_cancels_queued_call(make_functions: Callable[..., LocalFunctions]) -> None:
+    functions = make_functions()
+    runs: list[str] = []
+
+    async def cancel_while_queued(invocation: Invocation) -> None:
+        task = asyncio.create_task(functions.wait_async(invocation))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with held_worker(functions.worker):
+        invocation = functions.submit("WaitFunction", {"runs": runs})
+        asyncio.run(cancel_while_queued(invocation))
+
+    assert invocation.result.cancelled()
+    assert runs == []
