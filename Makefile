@@ -16,9 +16,10 @@ install: $(STAMP)
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt
 	@test -n "$(SYSTEM_PYTHON)" || { echo "Python $(PYTHON_VERSION) not found: install it or put python$(PYTHON_VERSION) on PATH." >&2; exit 1; }
-	test -x $(PY) || $(SYSTEM_PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $(STAMP)
+	@echo "Installing the development dependencies into $(VENV)" >&2
+	@test -x $(PY) || $(SYSTEM_PYTHON) -m venv $(VENV) >&2
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt >&2
+	@touch $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m local_api serve

@@ -5,7 +5,8 @@ For each request it does what API Gateway and `sam local start-api` do:
 1. Match the path and method against the template's Api events. The local URL carries no stage
    prefix, as with `sam local start-api`: `/org/get` is served and `/dev/org/get` is not. An
    unknown path, or a known path with another method, gets the MISSING_AUTHENTICATION_TOKEN
-   gateway response (403 "Missing Authentication Token"), as API Gateway sends.
+   gateway response, as API Gateway sends: 403 "Missing Authentication Token" unless the
+   template overrides it.
 2. Respond to an OPTIONS preflight for a known path from the API's Cors setting, without running the
    function. The authorizer runs first only when the API has a DefaultAuthorizer and
    AddDefaultAuthorizerToCorsPreflight is true, the SAM default.

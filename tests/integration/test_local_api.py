@@ -263,26 +263,26 @@ def test_preflight_answers_without_token(api: httpx.Client) -> None:
     assert response.headers["access-control-max-age"] == "600"
 
 
-def test_preflight_unknown_path_returns_403(api: httpx.Client) -> None:
+def test_preflight_unknown_path_returns_404(api: httpx.Client) -> None:
     response = api.options("/org/unknown", headers={"Origin": CORS_ORIGIN})
 
-    assert response.status_code == 403
+    assert response.status_code == 404
 
 
-def test_unknown_route_returns_403_json(api: httpx.Client) -> None:
+def test_unknown_route_returns_404_json(api: httpx.Client) -> None:
     response = api.get("/org/unknown")
 
-    assert response.status_code == 403
-    assert response.json() == {"detail": "Missing Authentication Token"}
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith("No endpoint matches this method and path")
     assert response.headers["access-control-allow-origin"] == CORS_ORIGIN
     assert response.headers["x-amzn-errortype"] == "MissingAuthenticationTokenException"
 
 
-def test_wrong_method_returns_403(api: httpx.Client) -> None:
+def test_wrong_method_returns_404(api: httpx.Client) -> None:
     response = api.get("/org/create")
 
-    assert response.status_code == 403
-    assert response.json() == {"detail": "Missing Authentication Token"}
+    assert response.status_code == 404
+    assert "PUT /org/update" in response.json()["detail"]
 
 
 def test_stage_prefix_is_not_served(api: httpx.Client) -> None:
@@ -292,7 +292,7 @@ def test_stage_prefix_is_not_served(api: httpx.Client) -> None:
     unprefixed = api.get("/org/get", params={"organization_name": "Acme Corp"})
 
     # Like `sam local start-api`, the local server serves the API at / and not under /<stage>.
-    assert prefixed.status_code == 403
+    assert prefixed.status_code == 404
     assert unprefixed.status_code == 200
 
 
