@@ -60,6 +60,8 @@ HOSTILE_NAMES = [
         ("Łódź Works", "odz_works"),
         ("İstanbul Ltd", "istanbul_ltd"),
         ("Ａｃｍｅ　Ｃｏｒｐ", "acme_corp"),
+        ("\U0001d400\U0001d402\U0001d40c\U0001d404 Widgets", "acme_widgets"),
+        ("\u2102\u2102", "cc"),
     ],
 )
 def test_slugify_folds_name(name: str, expected: str) -> None:
@@ -139,3 +141,8 @@ def test_validate_name_hostile_accepted_only_with_safe_slug(name: str) -> None:
     slug = slugify(accepted)
     assert SLUG_PATTERN.fullmatch(slug)
     assert 2 <= len(slug) <= MAX_SLUG_LENGTH
+
+
+def test_validate_name_locates_invisible_character() -> None:
+    with pytest.raises(ValueError, match=re.escape("U+200B (ZERO WIDTH SPACE) at character 5")):
+        validate_organization_name("Zero\u200bWidth")

@@ -22,9 +22,15 @@ def slugify(name: str) -> str:
     such as `ß` or an em dash, count as separators. The result contains only `[a-z0-9_]` and never
     starts or ends with `_`, so it can carry no `.`, `$`, NUL or `system.` prefix into a collection name.
     """
-    decomposed = unicodedata.normalize("NFKD", name.lower())
-    without_marks = "".join(character for character in decomposed if not unicodedata.combining(character))
-    return _NON_SLUG_RUN.sub("_", without_marks).strip("_")
+    # Folding runs before and after lowercasing, because some letters reach ASCII only through the
+    # other step: styled capitals such as U+1D400 fold to "A" first, and U+0130 lowercases to "i" plus a mark.
+    folded = _fold(_fold(name).lower())
+    return _NON_SLUG_RUN.sub("_", folded).strip("_")
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(character for character in decomposed if not unicodedata.combining(character))
 
 
 def validate_organization_name(value: str) -> str:
@@ -36,11 +42,13 @@ def validate_organization_name(value: str) -> str:
     if len(name) > MAX_NAME_LENGTH:
         raise ValueError(f"is {len(name)} characters long; use at most {MAX_NAME_LENGTH}")
 
-    if any(unicodedata.category(character) in _INVISIBLE_CATEGORIES for character in name):
-        raise ValueError(
-            "contains control characters, format characters or unpaired surrogates, which are invisible "
-            "or not valid text; remove them"
-        )
+    for position, character in enumerate(name, start=1):
+        if unicodedata.category(character) in _INVISIBLE_CATEGORIES:
+            described = unicodedata.name(character, "an unpaired surrogate or unnamed control character")
+            raise ValueError(
+                f"contains U+{ord(character):04X} ({described}) at character {position}; control characters, "
+                "format characters and unpaired surrogates are invisible or not valid text, so remove it"
+            )
 
     slug = slugify(name)
     if not slug:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from orgservice.api.errors import INTERNAL_ERROR
 from orgservice.core import db
 from orgservice.core.config import get_settings
 
@@ -56,7 +55,9 @@ def test_missing_secret_returns_500_json(
     response = login("admin@acme.example.com", "correct-horse-42")
 
     assert response.status == 500
-    assert response.body == {"detail": INTERNAL_ERROR}
+    assert list(response.body) == ["detail"]
+    assert response.detail.startswith("The service is misconfigured")
+    assert "request id" in response.detail
 
 
 def test_missing_jwt_secret_fails_authorizer(secret_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,7 +86,9 @@ def test_invalid_setting_returns_500_json(
     response = get_organization("Acme Corp")
 
     assert response.status == 500
-    assert response.body == {"detail": INTERNAL_ERROR}
+    assert list(response.body) == ["detail"]
+    assert response.detail.startswith("The service is misconfigured")
+    assert "request id" in response.detail
 
 
 def test_short_jwt_key_returns_500_json(service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -106,4 +109,6 @@ def test_missing_mongodb_uri_returns_500_json(service_env: dict[str, str], monke
     response = create_organization("Acme Corp", "admin@acme.example.com")
 
     assert response.status == 500
-    assert response.body == {"detail": INTERNAL_ERROR}
+    assert list(response.body) == ["detail"]
+    assert response.detail.startswith("The service is misconfigured")
+    assert "request id" in response.detail

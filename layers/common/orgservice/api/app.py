@@ -11,8 +11,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from fastapi import APIRouter, FastAPI, Request, Response
 from mangum import Mangum
 
-from orgservice.api.errors import INTERNAL_ERROR, error_response, register_error_handlers
-from orgservice.core.config import get_settings
+from orgservice.api.errors import INTERNAL_ERROR, error_response, register_error_handlers, request_id_of
+from orgservice.core.config import ConfigurationError, get_settings
 
 logger = Logger(child=True)
 
@@ -23,6 +23,14 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+
+
+def _allowed_origin() -> str | None:
+    try:
+        return get_settings().cors_allow_origin
+    except ConfigurationError:
+        # The request itself already failed on the same settings and was logged and answered with 500.
+        return None
 
 
 def create_app(*routers: APIRouter, title: str) -> FastAPI:
@@ -40,12 +48,12 @@ def create_app(*routers: APIRouter, title: str) -> FastAPI:
         except Exception as error:
             # Errors that escape the exception handlers still return the JSON shape, never a trace.
             logger.exception("Unhandled error", extra={"error": type(error).__name__})
-            response = error_response(500, INTERNAL_ERROR)
+            response = error_response(500, INTERNAL_ERROR.format(request_id=request_id_of(request)))
 
         response.headers.update(SECURITY_HEADERS)
         # With a Lambda proxy integration, API Gateway's CORS setting answers only the preflight,
         # so every response of the function carries the allowed origin itself.
-        allowed_origin = get_settings().cors_allow_origin
+        allowed_origin = _allowed_origin()
         if allowed_origin:
             response.headers["Access-Control-Allow-Origin"] = allowed_origin
         logger.info(

@@ -30,7 +30,18 @@ SERVICE_ERROR_STATUS: dict[type[ServiceError], int] = {
 DATABASE_UNAVAILABLE = "The database is unavailable or did not reply in time; retry in a few seconds."
 # The detail of the HTTPException that FastAPI raises when it cannot decode a request body.
 BODY_PARSE_FAILED = "There was an error parsing the body"
-INTERNAL_ERROR = "The server failed to handle the request; retry later, and report the request id if it persists."
+INTERNAL_ERROR = (
+    "The server failed to handle the request; retry later, and report request id {request_id} if it persists."
+)
+MISCONFIGURED = (
+    "The service is misconfigured and cannot handle requests; report request id {request_id} to its operator."
+)
+
+
+def request_id_of(request: Request) -> str:
+    """Return API Gateway's request id of the event behind the request, which every log line carries too."""
+    event = request.scope.get("aws.event") or {}
+    return str((event.get("requestContext") or {}).get("requestId") or "unknown")
 
 
 def error_response(status_code: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -78,7 +89,7 @@ def _describe(error: dict[str, Any]) -> str:
     if kind in ("string_type", "string_sub_type"):
         return f"'{field}' must be a string"
     if kind == "string_unicode":
-        return f"'{field}' contains an unpaired surrogate, which is not valid text; send it as UTF-8"
+        return f"'{field}' contains an unpaired surrogate such as \\ud800, which is not valid text; remove it"
     if kind == "string_too_long":
         limit = error.get("ctx", {}).get("max_length")
         return f"'{field}' is too long; use at most {limit} characters"
@@ -127,9 +138,9 @@ def register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConfigurationError)
     async def _configuration_error(request: Request, error: ConfigurationError) -> JSONResponse:
         logger.error("The function is misconfigured", extra={"reason": str(error)})
-        return error_response(500, INTERNAL_ERROR)
+        return error_response(500, MISCONFIGURED.format(request_id=request_id_of(request)))
 
     @app.exception_handler(Exception)
     async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
         logger.exception("Unhandled error", extra={"error": type(error).__name__})
-        return error_response(500, INTERNAL_ERROR)
+        return error_response(500, INTERNAL_ERROR.format(request_id=request_id_of(request)))

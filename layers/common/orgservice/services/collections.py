@@ -14,7 +14,7 @@ logger = Logger(child=True)
 
 def _storage_taken(location: TenantLocation) -> ConflictError:
     return ConflictError(
-        f"Storage for '{location.collection_name}' already exists without an organization; "
+        f"Collection '{location.collection_name}' already exists without an organization; "
         "choose another name or ask an operator to remove the leftover collection."
     )
 
