@@ -30,5 +30,6 @@ invoke: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# Leaves .local/, the local database and signing key, in place. To reset them, stop `make run` and delete .local/.
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -17,9 +18,39 @@ from pathlib import Path
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from local_api.errors import LocalRunnerError
+from local_api.processes import command_line, lock_holder, parent_death_signal_setter
+
 logger = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT_SECONDS = 30
+# WiredTiger's message when another process holds the lock on its data folder (EBUSY, which
+# glibc words "Device or resource busy" and macOS "Resource busy").
+_LOCKED_DATA_FOLDER = re.compile(r"WiredTigerError: .*resource busy", re.IGNORECASE)
+
+
+class DatabaseStartError(LocalRunnerError):
+    """SecantusDB exited, or did not respond to a ping, while it started. The message names its log file."""
+
+
+class DataFolderLockedError(DatabaseStartError):
+    """SecantusDB cannot open its data folder because another process holds WiredTiger's lock on it."""
+
+    def __init__(self, data_path: Path, holder_pid: int | None) -> None:
+        self.data_path = data_path
+        self.holder_pid = holder_pid
+        super().__init__(
+            f"{describe_lock_holder(holder_pid)} holds the lock on the SecantusDB data folder {data_path}. "
+            "Stop that process or use another data folder."
+        )
+
+
+def describe_lock_holder(pid: int | None) -> str:
+    """Name the process that holds a data folder's lock, for messages: "Process 123 (SecantusDB)"."""
+    if pid is None:
+        return "Another process"
+    is_secantus = "secantus" in (command_line(pid) or "").lower()
+    return f"Process {pid} (SecantusDB)" if is_secantus else f"Process {pid}"
 
 
 def _free_port() -> int:
@@ -54,7 +85,15 @@ class EmbeddedMongo:
         return f"mongodb://127.0.0.1:{self.port}/"
 
     def start(self) -> EmbeddedMongo:
-        """Start the server and wait until it answers a ping."""
+        """Start the server and wait until it answers a ping.
+
+        The server runs in a session of its own, so a Ctrl-C in the terminal reaches only the
+        parent, which stops the server once it has finished its own shutdown. On Linux the server
+        also gets SIGTERM when its parent dies, even by SIGKILL.
+
+        Raises DataFolderLockedError when another process has the data folder open, and
+        DatabaseStartError when the server exits or stays silent for another reason.
+        """
         self.storage_path.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable,
@@ -75,19 +114,41 @@ class EmbeddedMongo:
         log_path = self.storage_path.parent / f"{self.storage_path.name}.log"
         logger.info("Starting SecantusDB on %s with data in %s", self.uri, self.storage_path)
         with open(log_path, "ab") as log_file:
-            self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=os.environ.copy())
+            log_offset = log_file.tell()
+            # NOTE: Linux sends the death signal when the thread that started the child exits, not
+            # the whole process. Start the server from a thread that lives as long as the server.
+            self.process = subprocess.Popen(
+                command,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=os.environ.copy(),
+                start_new_session=True,
+                preexec_fn=parent_death_signal_setter(),
+            )
 
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"SecantusDB exited with code {self.process.returncode} at start; see {log_path}.")
+                raise self._exit_error(log_path, log_offset)
             if is_reachable(self.uri, timeout_ms=300):
                 return self
             time.sleep(0.1)
 
         self.stop()
-        raise RuntimeError(
-            f"SecantusDB did not answer on {self.uri} within {STARTUP_TIMEOUT_SECONDS} s; see {log_path}."
+        raise DatabaseStartError(
+            f"SecantusDB did not respond on {self.uri} within {STARTUP_TIMEOUT_SECONDS} s. See {log_path}."
+        )
+
+    def _exit_error(self, log_path: Path, log_offset: int) -> DatabaseStartError:
+        with open(log_path, "rb") as log_file:
+            log_file.seek(log_offset)
+            output = log_file.read().decode("utf-8", errors="replace")
+        if _LOCKED_DATA_FOLDER.search(output):
+            return DataFolderLockedError(self.storage_path, lock_holder(self.storage_path / "WiredTiger.lock"))
+        lines = output.strip().splitlines()
+        last_line = f" Its last output line: {lines[-1].strip()}." if lines else ""
+        return DatabaseStartError(
+            f"SecantusDB exited with code {self.process.returncode} at start.{last_line} See {log_path}."
         )
 
     def stop(self) -> None:

@@ -2,4 +2,8 @@
 
 
 class LocalRunnerError(ValueError):
-    """The template, an event file or a setting of the local runner is invalid, and the message names the fix."""
+    """A problem that the user can fix, and the message names the fix.
+
+    Examples: an invalid template, event file, setting or signing key, a state folder that another
+    runner uses, or an embedded database that fails to start.
+    """

@@ -45,8 +45,14 @@ class HandlerWorker:
 
     def __init__(self) -> None:
         self._calls: queue.SimpleQueue[tuple[Future, Callable[[], Any]] | None] = queue.SimpleQueue()
+        self._running = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lambda-worker", daemon=True)
         self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """Whether a call runs at this moment."""
+        return self._running.is_set()
 
     def submit(self, call: Callable[[], Any]) -> Future:
         """Queue the call. Cancelling the returned future before the call starts keeps it from running."""
@@ -54,9 +60,15 @@ class HandlerWorker:
         self._calls.put((future, call))
         return future
 
-    def close(self) -> None:
-        """Stop the thread after the calls already queued. A running call keeps the thread alive until it returns."""
+    def close(self, timeout_seconds: float = 0.0) -> bool:
+        """Stop the thread after the calls already queued, waiting up to `timeout_seconds` for it to end.
+
+        Returns whether the thread has ended. A running call cannot be interrupted, so it keeps
+        the thread alive until it returns.
+        """
         self._calls.put(None)
+        self._thread.join(timeout_seconds)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
@@ -66,10 +78,13 @@ class HandlerWorker:
                 future, call = item
                 if not future.set_running_or_notify_cancel():
                     continue
+                self._running.set()
                 try:
                     future.set_result(call())
                 except BaseException as error:  # noqa: BLE001 - handed to the waiting caller
                     future.set_exception(error)
+                finally:
+                    self._running.clear()
         finally:
             loop.close()
 
@@ -215,8 +230,23 @@ class LocalFunctions:
             raise
         return invocation.result.result()
 
-    def close(self) -> None:
-        self.worker.close()
+    def max_timeout_seconds(self) -> float:
+        """Return the longest that a caller waits for any started handler of the template."""
+        return max((self.timeout_seconds(function_id) for function_id in self.template.functions), default=0.0)
+
+    def close(self, timeout_seconds: float = 0.0) -> None:
+        """Stop the worker, waiting up to `timeout_seconds` for a running handler to return.
+
+        A handler still running after that keeps running on its daemon thread, and a warning is
+        logged because it may fail once the database stops.
+        """
+        if timeout_seconds > 0 and self.worker.running:
+            logger.info("Waiting up to %.0f s for the running handler to return", timeout_seconds)
+        if not self.worker.close(timeout_seconds) and timeout_seconds > 0:
+            logger.warning(
+                "A handler still runs %.0f s after the shutdown began; it may fail once the database stops",
+                timeout_seconds,
+            )
 
     def _cancel_queued(self, invocation: Invocation) -> float:
         """Cancel a call that waited out the queue timeout, or return now if it started meanwhile.

@@ -6,9 +6,10 @@ stdout and everything else (logs included) on stderr. A handler that raises prin
 object that the Lambda Python runtime returns (`errorMessage`, `errorType`, `stackTrace`).
 
 Database: MONGODB_URI if set, else the embedded server of a running `make run` (named in
-`.local/mongodb.uri`), else an embedded SecantusDB on `.local/secantus-data` for the duration
+`.local/runner.json`), else an embedded SecantusDB on `.local/secantus-data` for the duration
 of the call. The signing key is JWT_SECRET_KEY if set, else `.local/jwt-signing-key`, so
-tokens from `make run` and `make invoke` are interchangeable.
+tokens from `make run` and `make invoke` are interchangeable. The key is checked before the
+database starts.
 
 The demo organization: the files in `events/` need real ids and a valid token, which differ on
 every machine, so they carry placeholders: `{{token}}`, `{{admin_id}}` and `{{organization_id}}`.
@@ -26,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,8 @@ from local_api.errors import LocalRunnerError
 from local_api.functions import LocalFunctions, error_payload
 from local_api.lambda_events import ensure_layer_on_path
 from local_api.local_state import (
+    DATA_FOLDER,
+    LocalDatabase,
     local_environment,
     local_process_environment,
     open_database,
@@ -56,6 +60,10 @@ PLACEHOLDER_NAMES = ("token", "admin_id", "organization_id")
 
 class EventError(LocalRunnerError):
     """The event file is missing, not JSON, or has a placeholder that invoke cannot fill."""
+
+
+class DemoSetupError(LocalRunnerError):
+    """The demo organization that an event needs cannot be set up, for example because MongoDB is unreachable."""
 
 
 @dataclass(frozen=True)
@@ -133,10 +141,12 @@ def fill_placeholders(value: Any, values: Mapping[str, str]) -> Any:
     return value
 
 
-def ensure_demo_organization() -> DemoIdentity:
+def ensure_demo_organization(reset_hint: str = "drop the master database") -> DemoIdentity:
     """Log the demo admin in, creating the demo organization first if the login fails.
 
     Uses the domain services directly, with the settings of the current environment.
+    `reset_hint` completes the error message when neither creating nor logging in works, with
+    how to reset the database, for example "stop `make run` and delete .local/".
     """
     ensure_layer_on_path()
     from orgservice.api.deps import get_admin_service, get_organization_service
@@ -157,10 +167,10 @@ def ensure_demo_organization() -> DemoIdentity:
                 organization_name=DEMO_ORGANIZATION_NAME, email=DEMO_ADMIN_EMAIL, password=DEMO_ADMIN_PASSWORD
             )
         except ConflictError as error:
-            raise LocalRunnerError(
+            raise DemoSetupError(
                 f"Cannot create the demo organization: {error.message} The demo admin {DEMO_ADMIN_EMAIL} "
                 "cannot log in with the demo password either. Delete that organization or admin "
-                f"(or the database {settings.mongodb_database}) and invoke again."
+                f"(or {reset_hint}) and invoke again."
             ) from None
         issued = admins.login(email=DEMO_ADMIN_EMAIL, password=DEMO_ADMIN_PASSWORD)
 
@@ -182,7 +192,7 @@ def ensure_demo_organization() -> DemoIdentity:
                 principal=principal, organization_name=DEMO_ORGANIZATION_NAME, email=None, password=None
             )
         except ConflictError as error:
-            raise LocalRunnerError(
+            raise DemoSetupError(
                 f"Cannot rename the demo organization back to {DEMO_ORGANIZATION_NAME!r}: {error.message}"
             ) from None
 
@@ -208,15 +218,60 @@ def invoke_function(
     event = dict(event) if isinstance(event, Mapping) else read_event(event)
     state_dir = state_dir or state_dir_from_environment()
     seed_demo = needs_demo_organization(event)
+    signing_key = resolve_signing_key(state_dir)
 
-    with open_database(state_dir, publish_uri=False) as database:
+    with open_database(state_dir, own_state_dir=False) as database:
         logger.info("%s reaches MongoDB through %s", function_id, database.source)
-        signing_key = resolve_signing_key(state_dir)
         environment = local_environment(template, [function], mongodb_uri=database.uri, jwt_secret_key=signing_key)
         with local_process_environment(environment):
             if seed_demo:
-                event = fill_placeholders(event, ensure_demo_organization().placeholder_values())
+                event = fill_placeholders(event, _demo_identity(database, state_dir).placeholder_values())
             return _run_once(template, function_id, event)
+
+
+def mongodb_hosts(uri: str) -> str:
+    """Return the host list of a MongoDB URI, such as "127.0.0.1:27017", without user, password or options.
+
+    The parsing is textual and never resolves a mongodb+srv name, because it only feeds messages.
+    """
+    _scheme, separator, rest = uri.partition("://")
+    if not separator:
+        return "an invalid URI"
+    # A password must percent-encode "@", so the hosts follow the last "@" before the options.
+    hosts = rest.split("?", 1)[0].rpartition("@")[2].split("/", 1)[0]
+    return hosts or "an empty host list"
+
+
+def _demo_identity(database: LocalDatabase, state_dir: Path) -> DemoIdentity:
+    """Run ensure_demo_organization, raising DemoSetupError with one line for database and settings errors."""
+    ensure_layer_on_path()
+    from orgservice.core.config import ConfigurationError
+    from pymongo.errors import ConnectionFailure, PyMongoError
+
+    hosts = mongodb_hosts(database.uri)
+    if database.source == "MONGODB_URI":
+        reset_hint = "drop the master database on that server"
+        fix = "Start the server at that address, correct MONGODB_URI, or unset it to use the embedded SecantusDB."
+    else:
+        reset_hint = f"stop `make run` and delete {shlex.quote(str(state_dir))} to reset all local data"
+        log_path = state_dir / f"{DATA_FOLDER}.log"
+        fix = f"Check the SecantusDB log {log_path} and restart `make run`."
+
+    try:
+        return ensure_demo_organization(reset_hint=reset_hint)
+    except ConnectionFailure:
+        raise DemoSetupError(
+            f"Cannot reach MongoDB at {hosts} (from {database.source}) to set up the demo organization "
+            f"that this event needs. {fix}"
+        ) from None
+    except PyMongoError as error:
+        summary = str(error).splitlines()[0] if str(error) else ""
+        raise DemoSetupError(
+            f"Setting up the demo organization in MongoDB at {hosts} (from {database.source}) failed with "
+            f"{type(error).__name__}: {summary}"
+        ) from None
+    except ConfigurationError as error:
+        raise DemoSetupError(f"Cannot set up the demo organization: {error}") from None
 
 
 def _run_once(template: SamTemplate, function_id: str, event: dict[str, Any]) -> InvokeResult:

@@ -8,12 +8,15 @@ no secret id is set.
 Local state lives in the git-ignored folder `.local/` at the repository root (`--state-dir` or
 LOCAL_API_STATE_DIR moves it):
 
-- `secantus-data/`: the data of the embedded SecantusDB server.
-- `mongodb.uri`: the URI of the embedded server that a running `make run` started. WiredTiger
-  locks its data folder, so `make invoke` and a second `make run` reuse that server instead of
-  starting their own on the same folder.
+- `secantus-data/`: the data of the embedded SecantusDB server. WiredTiger locks it, so only one
+  server at a time can use it.
+- `runner.json`: which `make run` started the embedded server, with the server's pid and URI
+  (see local_api.runner_record). `make invoke` reuses that server, and a second `make run` on
+  the same folder stops with an error naming the first.
 - `jwt-signing-key`: the signing key, made once with `secrets.token_urlsafe(48)` and mode 0600,
   so that tokens stay valid across restarts and between `make run` and `make invoke`.
+
+To reset the local data, stop `make run` and delete the state folder.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from local_api.embedded_db import EmbeddedMongo, is_reachable
+from local_api.embedded_db import DataFolderLockedError, EmbeddedMongo, describe_lock_holder, is_reachable
 from local_api.errors import LocalRunnerError
-from local_api.lambda_events import ROOT
+from local_api.lambda_events import ROOT, ensure_layer_on_path
+from local_api.runner_record import RunnerRecord, delete_record, find_live_runner, record_path, write_record
 from local_api.template import FunctionSpec, SamTemplate
 
 logger = logging.getLogger(__name__)
@@ -38,8 +42,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_STATE_DIR = ROOT / ".local"
 STATE_DIR_VARIABLE = "LOCAL_API_STATE_DIR"
 DATA_FOLDER = "secantus-data"
-URI_FILE = "mongodb.uri"
 KEY_FILE = "jwt-signing-key"
+KEY_VARIABLE = "JWT_SECRET_KEY"
 
 # Each secret id variable, mapped to the variable that carries the value itself locally.
 LOCAL_SECRET_REPLACEMENTS = {
@@ -47,8 +51,15 @@ LOCAL_SECRET_REPLACEMENTS = {
     "JWT_SECRET_ID": "JWT_SECRET_KEY",
 }
 
-# Same limit as the domain package's MIN_JWT_KEY_BYTES: HS256 keys need at least 32 bytes.
-MIN_KEY_BYTES = 32
+NEW_KEY_COMMAND = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+class SigningKeyError(LocalRunnerError):
+    """The JWT signing key from JWT_SECRET_KEY or the key file breaks the service's rules, or cannot be read."""
+
+
+class StateDirInUseError(LocalRunnerError):
+    """Another runner, or another process, uses the state folder's embedded database."""
 
 
 def state_dir_from_environment() -> Path:
@@ -57,45 +68,112 @@ def state_dir_from_environment() -> Path:
     return Path(configured) if configured else DEFAULT_STATE_DIR
 
 
+def min_key_bytes() -> int:
+    """Return the service's minimum signing key length in bytes, from the layer's settings module."""
+    ensure_layer_on_path()
+    from orgservice.core.config import MIN_JWT_KEY_BYTES
+
+    return MIN_JWT_KEY_BYTES
+
+
 def read_or_create_signing_key(state_dir: Path) -> str:
     """Read the local JWT signing key, creating it with mode 0600 on first use.
 
-    The file is created with O_EXCL, so two runners that start at once still end up with one key.
+    A new key is written to a temporary file and hard-linked into place, which fails if the key
+    file exists. So two runners that start at once end up with one key, and neither reads a key
+    file that the other has not finished writing. Raises SigningKeyError when the file cannot be
+    read or contains no valid key.
     """
     path = state_dir / KEY_FILE
-    state_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if os.path.lexists(path):
         return _read_signing_key(path)
 
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SigningKeyError(
+            f"Cannot create the state folder {state_dir}: {error.strerror}. "
+            f"Set {STATE_DIR_VARIABLE} or --state-dir to a folder that you can write."
+        ) from None
+
+    temporary = state_dir / f".{KEY_FILE}.{os.getpid()}.tmp"
     key = secrets.token_urlsafe(48)
-    with os.fdopen(descriptor, "w", encoding="ascii") as key_file:
-        key_file.write(key + "\n")
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as key_file:
+            key_file.write(key + "\n")
+        os.link(temporary, path)
+    except FileExistsError:
+        return _read_signing_key(path)
+    except OSError as error:
+        raise SigningKeyError(
+            f"Cannot create the signing key file {path}: {error.strerror}. "
+            f"Make {state_dir} writable, or set {STATE_DIR_VARIABLE} or --state-dir to another folder."
+        ) from None
+    finally:
+        temporary.unlink(missing_ok=True)
     logger.info("Created a new local JWT signing key in %s", path)
     return key
 
 
 def _read_signing_key(path: Path) -> str:
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        logger.warning("%s is readable by other users (mode %o). Run chmod 600 on it", path, mode)
+    new_key_hint = "Delete it, and the next run writes a new key there (tokens signed with the old key stop working)."
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        raise SigningKeyError(f"Cannot read the signing key file {path}: {error.strerror}. {new_key_hint}") from None
+    if stat.S_ISDIR(mode):
+        raise SigningKeyError(f"The signing key file {path} is a folder. {new_key_hint}")
+    if not stat.S_ISREG(mode):
+        raise SigningKeyError(f"The signing key file {path} is not a regular file. {new_key_hint}")
+    if stat.S_IMODE(mode) & 0o077:
+        logger.warning("%s is readable by other users (mode %o). Run chmod 600 on it", path, stat.S_IMODE(mode))
 
-    key = path.read_text(encoding="ascii").strip()
-    if len(key.encode("ascii")) < MIN_KEY_BYTES:
-        raise LocalRunnerError(
-            f"The signing key in {path} is shorter than {MIN_KEY_BYTES} bytes. Delete the file to make a new one."
+    try:
+        key = path.read_bytes().decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SigningKeyError(f"The signing key file {path} is not UTF-8 text. {new_key_hint}") from None
+    except OSError as error:
+        raise SigningKeyError(
+            f"Cannot read the signing key file {path}: {error.strerror}. "
+            f"Give your user read access (chmod 600 {path}), or delete the file to get a new key."
+        ) from None
+
+    size = len(key.encode("utf-8"))
+    minimum = min_key_bytes()
+    if size < minimum:
+        raise SigningKeyError(
+            f"The signing key in {path} is {size} bytes long, shorter than the {minimum} bytes "
+            f"that the service requires. {new_key_hint}"
         )
     return key
 
 
 def resolve_signing_key(state_dir: Path) -> str:
-    """Return JWT_SECRET_KEY from the environment if set, else the key file of the state folder."""
-    configured = os.environ.get("JWT_SECRET_KEY", "").strip()
-    if configured:
-        logger.info("Using the JWT signing key from JWT_SECRET_KEY")
-        return configured
-    return read_or_create_signing_key(state_dir)
+    """Return JWT_SECRET_KEY from the environment if set, else the key file of the state folder.
+
+    Both must contain at least MIN_JWT_KEY_BYTES bytes of UTF-8 text once surrounding whitespace is
+    stripped, the rule that the service applies when it signs or verifies a token. Raises
+    SigningKeyError otherwise, so a runner stops before it starts anything.
+    """
+    configured = os.environ.get(KEY_VARIABLE, "").strip()
+    if not configured:
+        return read_or_create_signing_key(state_dir)
+
+    key_file = state_dir / KEY_FILE
+    fix = f"Set it to a random value such as the output of {NEW_KEY_COMMAND}, or unset it to use {key_file}."
+    try:
+        size = len(configured.encode("utf-8"))
+    except UnicodeEncodeError:
+        # os.environ keeps bytes that are not UTF-8 as lone surrogates, which cannot be encoded.
+        raise SigningKeyError(f"{KEY_VARIABLE} is not UTF-8 text. {fix}") from None
+    minimum = min_key_bytes()
+    if size < minimum:
+        raise SigningKeyError(
+            f"{KEY_VARIABLE} is {size} bytes long, shorter than the {minimum} bytes that the service requires. {fix}"
+        )
+    logger.info("Using the JWT signing key from %s", KEY_VARIABLE)
+    return configured
 
 
 @dataclass
@@ -107,56 +185,64 @@ class LocalDatabase:
     embedded: EmbeddedMongo | None = None
 
 
-def _read_running_uri(state_dir: Path) -> str | None:
-    path = state_dir / URI_FILE
-    try:
-        uri = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    if uri and is_reachable(uri):
-        return uri
-    logger.info("Ignoring %s because no MongoDB server responds at %s", path, uri or "an empty URI")
-    return None
-
-
 @contextlib.contextmanager
-def open_database(state_dir: Path, *, publish_uri: bool) -> Iterator[LocalDatabase]:
+def open_database(state_dir: Path, *, own_state_dir: bool) -> Iterator[LocalDatabase]:
     """Find or start the MongoDB server of a local run, and stop it on exit if this run started it.
 
-    The order is: MONGODB_URI from the environment, then the embedded server of a running
-    runner (named in `mongodb.uri`), else a new embedded server on `secantus-data/`. With
-    `publish_uri`, a newly started server's URI goes to `mongodb.uri` until the server stops.
+    The order is: MONGODB_URI from the environment, then the embedded server of a live runner
+    (named in `runner.json`), else a new embedded server on `secantus-data/`.
+
+    With `own_state_dir` (serve), a live runner's record raises StateDirInUseError instead of
+    being reused, and a newly started server is recorded in `runner.json`, with this process as
+    its owner, until it stops. Without it (invoke), a new server serves only this call.
     """
     configured = os.environ.get("MONGODB_URI", "").strip()
     if configured:
         yield LocalDatabase(uri=configured, source="MONGODB_URI")
         return
 
-    running = _read_running_uri(state_dir)
-    if running:
-        logger.info("Reusing the embedded SecantusDB of a running local API at %s", running)
-        yield LocalDatabase(uri=running, source=str(state_dir / URI_FILE))
+    runner = find_live_runner(state_dir)
+    if runner is not None and own_state_dir:
+        raise StateDirInUseError(
+            f"Another local API ({runner.describe_runner()}) already runs on the state folder {state_dir}. "
+            f"Stop it, or give this one another folder with --state-dir or {STATE_DIR_VARIABLE}."
+        )
+    if runner is not None:
+        if not is_reachable(runner.database_uri):
+            raise StateDirInUseError(
+                f"The local API ({runner.describe_runner()}) owns the embedded SecantusDB of {state_dir}, "
+                f"but nothing responds at {runner.database_uri}. Restart that `make run`, or set MONGODB_URI."
+            )
+        logger.info(
+            "Reusing the embedded SecantusDB at %s of the local API (%s)", runner.database_uri, runner.describe_runner()
+        )
+        yield LocalDatabase(uri=runner.database_uri, source=str(record_path(state_dir)))
         return
 
-    server = EmbeddedMongo(state_dir / DATA_FOLDER).start()
-    uri_path = state_dir / URI_FILE
+    server = _start_embedded(state_dir)
+    record = RunnerRecord.for_this_process(server.uri, server.process.pid) if own_state_dir else None
     try:
         logger.info("Embedded SecantusDB serves %s with data in %s", server.uri, server.storage_path)
-        if publish_uri:
-            uri_path.write_text(server.uri + "\n", encoding="utf-8")
+        if record is not None:
+            write_record(state_dir, record)
         yield LocalDatabase(uri=server.uri, source="embedded SecantusDB", embedded=server)
     finally:
-        if publish_uri and _file_contains_uri(uri_path, server.uri):
-            uri_path.unlink()
+        if record is not None:
+            delete_record(state_dir, record)
         server.stop()
         logger.info("Stopped the embedded SecantusDB")
 
 
-def _file_contains_uri(path: Path, uri: str) -> bool:
+def _start_embedded(state_dir: Path) -> EmbeddedMongo:
     try:
-        return path.read_text(encoding="utf-8").strip() == uri
-    except FileNotFoundError:
-        return False
+        return EmbeddedMongo(state_dir / DATA_FOLDER).start()
+    except DataFolderLockedError as error:
+        raise StateDirInUseError(
+            f"{describe_lock_holder(error.holder_pid)} holds the lock on the SecantusDB data folder "
+            f"{error.data_path}, so the embedded database cannot start. It may be another `make run` or "
+            f"`make invoke` on this state folder. Stop it, or give this one another folder with --state-dir "
+            f"or {STATE_DIR_VARIABLE}."
+        ) from None
 
 
 def local_environment(
@@ -198,7 +284,7 @@ def local_environment(
 
     result = {name: environ[name] if environ.get(name) else value for name, value in values.items()}
     result["MONGODB_URI"] = mongodb_uri
-    result["JWT_SECRET_KEY"] = jwt_secret_key
+    result[KEY_VARIABLE] = jwt_secret_key
     return result
 
 
@@ -213,29 +299,39 @@ def apply_environment(values: dict[str, str], environ: MutableMapping[str, str] 
     for name in LOCAL_SECRET_REPLACEMENTS:
         environ.pop(name, None)
     environ.update(values)
-    _reset_domain_caches()
+    reset_domain_caches()
+
+
+@contextlib.contextmanager
+def restored_environment() -> Iterator[None]:
+    """Restore os.environ on exit as it was on entry, and drop the domain package's cached settings and client.
+
+    Restoring matters for callers that stay in the process, such as tests and repeated invokes.
+    Otherwise the MONGODB_URI of an embedded server that has since stopped would stay set.
+    """
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        reset_domain_caches()
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @contextlib.contextmanager
 def local_process_environment(values: dict[str, str]) -> Iterator[None]:
     """Apply the local environment for the duration of the block, then restore os.environ as it was.
 
-    Restoring matters for callers that stay in the process, such as tests and repeated invokes.
-    Otherwise the MONGODB_URI of an embedded server that has since stopped would stay set. The
-    domain package's cached settings and MongoClient are dropped on exit too, while the server
-    is still up, so that closing the client does not wait for a stopped server.
+    Use it inside the database's block: the domain package's MongoClient is closed on exit while
+    the server is still up, so that closing it does not wait for a stopped server.
     """
-    saved = dict(os.environ)
-    apply_environment(values)
-    try:
+    with restored_environment():
+        apply_environment(values)
         yield
-    finally:
-        _reset_domain_caches()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
-def _reset_domain_caches() -> None:
+def reset_domain_caches() -> None:
+    """Drop the domain package's cached settings and close its MongoClient, if it has built them."""
     # Only modules that are already imported can hold state; a fresh process skips this.
     config = sys.modules.get("orgservice.core.config")
     if config is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,12 +16,15 @@ from local_api.errors import LocalRunnerError
 from local_api.functions import LocalFunctions
 from local_api.gateway import LocalGateway
 from local_api.local_state import (
+    apply_environment,
     local_environment,
-    local_process_environment,
     open_database,
+    reset_domain_caches,
     resolve_signing_key,
+    restored_environment,
     state_dir_from_environment,
 )
+from local_api.runner_record import record_runner_url
 from local_api.template import TEMPLATE_PATH, load_template
 
 logger = logging.getLogger(__name__)
@@ -58,32 +61,42 @@ class ServeOptions:
 
 @contextlib.contextmanager
 def local_gateway(options: ServeOptions) -> Iterator[LocalGateway]:
-    """Prepare the database, signing key and environment, and yield the gateway app.
+    """Check the signing key, prepare the database and environment, and yield the gateway app.
 
-    The embedded database, if this call started one, stops on exit.
+    The signing key is checked first, so an invalid key stops the runner before the database
+    starts. On exit, in this order: a running handler gets up to the template's longest function
+    Timeout, plus the grace, to return. Then the domain package's MongoClient closes, the
+    embedded database stops if this call started it, and os.environ is restored. So a handler
+    that returns within that time never finds its database or its environment gone.
     """
     template = load_template(options.template_path, options.parameter_overrides)
-    with open_database(options.state_dir, publish_uri=True) as database:
+    signing_key = resolve_signing_key(options.state_dir)
+    with restored_environment(), open_database(options.state_dir, own_state_dir=True) as database:
         logger.info("Functions reach MongoDB through %s", database.source)
-        signing_key = resolve_signing_key(options.state_dir)
         environment = local_environment(
             template,
             list(template.functions.values()),
             mongodb_uri=database.uri,
             jwt_secret_key=signing_key,
         )
-        with local_process_environment(environment):
-            functions = LocalFunctions(template)
-            try:
-                yield LocalGateway(template, functions)
-            finally:
-                functions.close()
+        apply_environment(environment)
+        functions = LocalFunctions(template)
+        try:
+            yield LocalGateway(template, functions)
+        finally:
+            functions.close(timeout_seconds=functions.max_timeout_seconds())
+            reset_domain_caches()
 
 
 class LocalApiServer(uvicorn.Server):
-    """A uvicorn server that logs the URL it serves and the routes once it listens."""
+    """A uvicorn server that logs the URL it serves and the routes once it listens.
 
-    def __init__(self, gateway: LocalGateway, host: str, port: int) -> None:
+    `on_started`, if given, is called with the URL once the server listens.
+    """
+
+    def __init__(
+        self, gateway: LocalGateway, host: str, port: int, on_started: Callable[[str], None] | None = None
+    ) -> None:
         config = uvicorn.Config(
             gateway,
             host=host,
@@ -96,6 +109,7 @@ class LocalApiServer(uvicorn.Server):
         )
         super().__init__(config)
         self.gateway = gateway
+        self.on_started = on_started
 
     @property
     def url(self) -> str:
@@ -123,14 +137,27 @@ class LocalApiServer(uvicorn.Server):
             self.url,
             stages,
         )
+        if self.on_started is not None:
+            self.on_started(self.url)
 
 
 def serve(options: ServeOptions) -> None:
-    """Run the local API until Ctrl-C or SIGTERM, then stop the embedded database if it started one."""
+    """Run the local API until Ctrl-C or SIGTERM, then stop the embedded database if it started one.
+
+    Ctrl-C or SIGTERM starts uvicorn's graceful shutdown, which lets the requests in flight
+    finish. A handler that still runs after that, such as one past its Timeout, gets the time
+    that `local_gateway` allows before the database stops.
+    """
     logger.info("Starting the local API from %s", options.template_path)
     try:
         with local_gateway(options) as gateway:
-            LocalApiServer(gateway, options.host, options.port).run()
+            server = LocalApiServer(
+                gateway,
+                options.host,
+                options.port,
+                on_started=lambda url: record_runner_url(options.state_dir, url),
+            )
+            server.run()
     except SystemExit as stop:
         # uvicorn exits with STARTUP_FAILURE when it cannot listen, after logging the OS error.
         if stop.code == STARTUP_FAILURE:

@@ -1,8 +1,8 @@
 """Every file in events/ run through `invoke_function`, the code behind `make invoke`, against real MongoDB.
 
 Each test gets its own master database from service_env and its own state folder, so the demo
-organization is seeded fresh, as on a new clone. Two tests run the command line as a subprocess,
-one of them through `make invoke`.
+organization is seeded fresh, as on a new clone. The tests named test_cli_* run the command line
+as a subprocess, and one test runs it through `make invoke`.
 """
 
 from __future__ import annotations
@@ -24,13 +24,15 @@ from local_api.gateway import evaluate_policy
 from local_api.invoke import (
     DEMO_ADMIN_EMAIL,
     DEMO_ORGANIZATION_NAME,
+    DemoSetupError,
     EventError,
     InvokeResult,
     invoke_function,
     read_event,
 )
 from local_api.lambda_events import ROOT
-from local_api.local_state import DATA_FOLDER, KEY_FILE, STATE_DIR_VARIABLE, URI_FILE
+from local_api.local_state import DATA_FOLDER, KEY_FILE, STATE_DIR_VARIABLE
+from local_api.runner_record import RECORD_FILE, RunnerRecord, write_record
 from local_api.template import load_template
 
 EVENTS = ROOT / "events"
@@ -224,11 +226,12 @@ def test_unknown_function_lists_known_ones(state_dir: Path) -> None:
         invoke_function("GetOrganisationFunction", EVENTS / "get_organization.json", state_dir=state_dir)
 
 
-def test_invoke_reuses_published_server(
+def test_invoke_reuses_live_runner_database(
     state_dir: Path, service_env: dict[str, str], master_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The test process acts as a live runner whose database is the session's server.
     state_dir.mkdir()
-    (state_dir / URI_FILE).write_text(service_env["MONGODB_URI"] + "\n")
+    write_record(state_dir, RunnerRecord.for_this_process(service_env["MONGODB_URI"], os.getpid()))
     monkeypatch.delenv("MONGODB_URI")
 
     result = invoke("get_organization.json", state_dir)
@@ -236,6 +239,7 @@ def test_invoke_reuses_published_server(
     assert result.payload["statusCode"] == 200
     assert master_db.organizations.count_documents({"organization_name": DEMO_ORGANIZATION_NAME}) == 1
     assert not (state_dir / DATA_FOLDER).exists()
+    assert (state_dir / RECORD_FILE).exists()
 
 
 @pytest.mark.slow
@@ -250,7 +254,8 @@ def test_invoke_starts_embedded_database(state_dir: Path, monkeypatch: pytest.Mo
     # The second run finds the first one's data, because the embedded server keeps it in the state folder.
     assert second.payload["statusCode"] == 409
     assert (state_dir / DATA_FOLDER).is_dir()
-    assert not (state_dir / URI_FILE).exists()
+    # Only `serve` records itself as the owner of the database.
+    assert not (state_dir / RECORD_FILE).exists()
     assert stat.S_IMODE((state_dir / KEY_FILE).stat().st_mode) == 0o600
 
 
@@ -341,3 +346,84 @@ def test_make_invoke_prints_one_json_line(state_dir: Path, service_env: dict[str
     lines = completed.stdout.splitlines()
     assert len(lines) == 1, completed.stdout
     assert json.loads(lines[0])["statusCode"] == 200
+
+
+def run_invoke_cli(state_dir: Path, environment: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "local_api",
+            "invoke",
+            "GetOrganizationFunction",
+            "events/get_organization.json",
+            "--state-dir",
+            str(state_dir),
+        ],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cli_unreachable_database_exits_2(state_dir: Path, service_env: dict[str, str]) -> None:
+    # Nothing listens on port 1, and 100 ms is the shortest server selection timeout the service accepts.
+    environment = {
+        **os.environ,
+        "MONGODB_URI": "mongodb://demo-user:demo-secret@127.0.0.1:1/?authSource=admin",
+        "MONGODB_TIMEOUT_MS": "100",
+    }
+
+    completed = run_invoke_cli(state_dir, environment)
+
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    assert "Traceback" not in completed.stderr
+    errors = [line for line in completed.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1, completed.stderr
+    assert "Cannot reach MongoDB at 127.0.0.1:1 (from MONGODB_URI)" in errors[0]
+    assert "correct MONGODB_URI, or unset it" in errors[0]
+    assert "demo-secret" not in completed.stderr
+    assert "demo-user" not in completed.stderr
+
+
+def test_cli_binary_key_file_exits_2(state_dir: Path, service_env: dict[str, str]) -> None:
+    environment = {name: value for name, value in os.environ.items() if name != "JWT_SECRET_KEY"}
+    state_dir.mkdir()
+    key_path = state_dir / KEY_FILE
+    key_path.write_bytes(b"\x80\xff" * 32)
+    key_path.chmod(0o600)
+
+    completed = run_invoke_cli(state_dir, environment)
+
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    assert "Traceback" not in completed.stderr
+    errors = [line for line in completed.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1, completed.stderr
+    assert f"The signing key file {key_path} is not UTF-8 text. Delete it" in errors[0]
+
+
+def test_taken_demo_name_explains_reset(
+    state_dir: Path, service_env: dict[str, str], master_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orgservice.api.deps import get_admin_service, get_organization_service
+    from orgservice.core.config import get_settings
+
+    # Another admin owns an organization with the demo name, so invoke can neither log in nor create it.
+    settings = get_settings()
+    organizations = get_organization_service(settings, get_admin_service(settings))
+    organizations.create(organization_name=DEMO_ORGANIZATION_NAME, email="other@example.com", password="other-pass")
+    # Reach the session's server through a runner record, as `make invoke` next to `make run` does.
+    state_dir.mkdir()
+    write_record(state_dir, RunnerRecord.for_this_process(service_env["MONGODB_URI"], os.getpid()))
+    monkeypatch.delenv("MONGODB_URI")
+
+    with pytest.raises(DemoSetupError) as raised:
+        invoke("get_organization.json", state_dir)
+
+    assert "Cannot create the demo organization" in str(raised.value)
+    assert f"stop `make run` and delete {state_dir} to reset all local data" in str(raised.value)
+    assert master_db.organizations.count_documents({"organization_name": DEMO_ORGANIZATION_NAME}) == 1

@@ -2,7 +2,9 @@
 
 Most tests run the server in a thread of the test process, pointed at the test's own database
 through service_env. The restart test runs `python -m local_api serve` as a subprocess, since it
-needs the signing key to come from the key file and a second process to read it again.
+needs the signing key to come from the key file and a second process to read it again. The
+shutdown and state folder tests run it as a subprocess too, without MONGODB_URI, so that each
+runner starts SecantusDB as its child, as `make run` does.
 A second, small template with stand-in functions covers the gateway's error paths that the real
 functions never take: explicit Deny, an authorizer that fails, a handler that raises, a malformed
 result, and an authorized CORS preflight. For the queue and timeout tests, `held_worker` keeps
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -31,10 +34,13 @@ import httpx
 import pytest
 from pymongo.database import Database
 
+from local_api.embedded_db import EmbeddedMongo
 from local_api.functions import FunctionTimeoutError, HandlerWorker, Invocation, LocalFunctions, QueueTimeoutError
 from local_api.gateway import LocalGateway
 from local_api.lambda_events import ROOT
-from local_api.local_state import KEY_FILE
+from local_api.local_state import DATA_FOLDER, KEY_FILE
+from local_api.processes import is_running, stop_process
+from local_api.runner_record import RECORD_FILE, read_record
 from local_api.server import LocalApiServer, ServeOptions, local_gateway
 from local_api.template import load_template
 
@@ -323,13 +329,14 @@ def test_create_queued_too_long_returns_504(
                 response = create_organization(client)
 
     assert response.status_code == 504
+    request_id = response.headers["x-amzn-requestid"]
     # The template has no INTEGRATION_TIMEOUT entry in GatewayResponses, so DEFAULT_5XX applies.
-    assert response.json() == {"detail": "The API failed to handle the request; retry later."}
+    assert response.json()["detail"].startswith("The API failed to handle the request; retry later")
+    assert request_id in response.json()["detail"]
     assert response.headers["access-control-allow-origin"] == CORS_ORIGIN
     # The worker is free and drained here, so a create that had stayed in the queue would have run.
     assert master_db.organizations.count_documents({}) == 0
     assert master_db.admins.count_documents({}) == 0
-    request_id = response.headers["x-amzn-requestid"]
     assert any(request_id in record.getMessage() and "cancelled" in record.getMessage() for record in caplog.records)
 
 
@@ -337,25 +344,47 @@ def test_create_queued_too_long_returns_504(
 # The signing key file, across a restart of the real command
 
 
-def _start_serve_process(state_dir: Path, log_path: Path, environment: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def _launch_serve_process(
+    state_dir: Path, log_path: Path, environment: dict[str, str], *arguments: str
+) -> subprocess.Popen:
+    """Start `python -m local_api serve` on a free port, with its standard error appended to the log.
+
+    The process leads a session of its own, as a shell's foreground job leads its process group,
+    so a test can send SIGINT to the whole group the way a terminal's Ctrl-C does.
+    """
+    command = [sys.executable, "-m", "local_api", "serve", "--port", "0", "--state-dir", str(state_dir), *arguments]
     with open(log_path, "ab") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local_api", "serve", "--port", "0", "--state-dir", str(state_dir)],
+        return subprocess.Popen(
+            command,
             cwd=ROOT,
             env=environment,
             stdout=subprocess.DEVNULL,
             stderr=log_file,
+            start_new_session=True,
         )
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+
+
+def _serving_url(log_path: Path, offset: int = 0) -> str | None:
+    found = re.findall(r"Serving \S+ on (http://127\.0\.0\.1:\d+)", log_path.read_text()[offset:])
+    return found[-1] if found else None
+
+
+def _start_serve_process(
+    state_dir: Path, log_path: Path, environment: dict[str, str], *arguments: str
+) -> tuple[subprocess.Popen, str]:
+    """Start `python -m local_api serve` and return the process and its URL once it listens."""
     offset = log_path.stat().st_size if log_path.exists() else 0
+    process = _launch_serve_process(state_dir, log_path, environment, *arguments)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        found = re.findall(r"Serving \S+ on (http://127\.0\.0\.1:\d+)", log_path.read_text()[offset:])
-        if found:
-            return process, found[-1]
+        url = _serving_url(log_path, offset)
+        if url:
+            return process, url
         if process.poll() is not None:
             raise RuntimeError(f"serve exited with {process.returncode}:\n{log_path.read_text()}")
         time.sleep(0.05)
     process.kill()
+    process.wait()
     raise TimeoutError(f"serve did not start within {STARTUP_TIMEOUT_SECONDS} s:\n{log_path.read_text()}")
 
 
@@ -402,6 +431,306 @@ def test_signing_key_file_survives_restart(service_env: dict[str, str], tmp_path
     assert log.count("Created a new local JWT signing key") == 1
     assert token not in log
     assert key_after_first_run.strip() not in log
+
+
+# ---------------------------------------------------------------------------------------------
+# Shutdown, a killed runner, and two runners on one state folder, with the embedded database
+
+SLOW_TEMPLATE = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Runtime: python3.13
+    Timeout: 20
+Resources:
+  SlowFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: {slow}
+      Handler: app.handler
+      Events:
+        Slow:
+          Type: Api
+          Properties:
+            Path: /slow
+            Method: get
+  StuckFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: {slow}
+      Handler: app.handler
+      Timeout: 1
+      Events:
+        Stuck:
+          Type: Api
+          Properties:
+            Path: /stuck
+            Method: get
+"""
+
+# Touches `started` in the folder named by the query, waits until the test creates `release`,
+# then writes to MongoDB and reports in `outcome.json` what it found.
+SLOW_CODE = """\
+import json
+import os
+import time
+from pathlib import Path
+
+from pymongo import MongoClient
+
+
+def handler(event, context):
+    folder = Path(event["queryStringParameters"]["folder"])
+    (folder / "started").touch()
+    deadline = time.monotonic() + 15
+    while not (folder / "release").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    uri = os.environ.get("MONGODB_URI")
+    outcome = {"mongodb_uri": uri, "write": "skipped without MONGODB_URI"}
+    if uri:
+        client = MongoClient(uri, serverSelectionTimeoutMS=2000)
+        try:
+            client.shutdown_test.writes.insert_one({"written": True})
+            outcome["write"] = "ok"
+        except Exception as error:
+            outcome["write"] = type(error).__name__
+        finally:
+            client.close()
+    (folder / "outcome.json").write_text(json.dumps(outcome))
+    return {"statusCode": 200, "body": json.dumps(outcome)}
+"""
+
+
+@pytest.fixture
+def slow_template(tmp_path: Path) -> Path:
+    function_dir = tmp_path / f"slow_{uuid.uuid4().hex[:8]}"
+    function_dir.mkdir()
+    (function_dir / "app.py").write_text(SLOW_CODE)
+    template_path = tmp_path / "slow-template.yaml"
+    template_path.write_text(SLOW_TEMPLATE.format(slow=function_dir))
+    return template_path
+
+
+@pytest.fixture
+def embedded_environment(service_env: dict[str, str]) -> dict[str, str]:
+    """The environment of a runner without MONGODB_URI, so it starts the embedded database of its state folder."""
+    return {name: value for name, value in os.environ.items() if name != "MONGODB_URI"}
+
+
+def _wait_for(condition: Callable[[], bool], description: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {STARTUP_TIMEOUT_SECONDS} s waiting for {description}.")
+        time.sleep(0.02)
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if " ERROR " in line]
+
+
+def _logged_database_uri(log_path: Path) -> str:
+    """Return the URI that the runner logged for its embedded SecantusDB."""
+    return re.findall(r"Embedded SecantusDB serves (\S+) with data", log_path.read_text())[-1]
+
+
+def _stop_leftovers(state_dir: Path, *processes: subprocess.Popen) -> None:
+    """Kill the runners that still run, and the SecantusDB that the state folder's record names."""
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+    record = read_record(state_dir)
+    if record is not None:
+        stop_process(record.database_pid, record.database_start_time)
+
+
+@pytest.mark.slow
+def test_ctrl_c_lets_running_request_finish(
+    slow_template: Path, embedded_environment: dict[str, str], tmp_path: Path
+) -> None:
+    state_dir = tmp_path / "state"
+    log_path = tmp_path / "serve.log"
+    handshake = tmp_path / "handshake"
+    handshake.mkdir()
+    process, url = _start_serve_process(state_dir, log_path, embedded_environment, "--template", str(slow_template))
+    try:
+        record = read_record(state_dir)
+        # A terminal sends Ctrl-C to its whole foreground process group, so the database must not be in it.
+        assert os.getpgid(record.database_pid) != os.getpgid(process.pid)
+
+        with ThreadPoolExecutor(max_workers=1) as client:
+            request = client.submit(httpx.get, f"{url}/slow", params={"folder": str(handshake)}, timeout=30)
+            _wait_for((handshake / "started").exists, "the handler to start")
+            os.killpg(process.pid, signal.SIGINT)
+            _wait_for(lambda: "Shutting down" in log_path.read_text(), "uvicorn to begin its shutdown")
+            (handshake / "release").touch()
+            response = request.result(timeout=STARTUP_TIMEOUT_SECONDS)
+        exit_code = process.wait(timeout=STARTUP_TIMEOUT_SECONDS)
+    finally:
+        _stop_leftovers(state_dir, process)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"mongodb_uri": record.database_uri, "write": "ok"}
+    assert exit_code == 0
+    assert not is_running(record.database_pid, record.database_start_time)
+    assert not (state_dir / RECORD_FILE).exists()
+    log = log_path.read_text()
+    assert log.index("Shutting down") < log.index('"GET /slow" 200') < log.index("Stopped the embedded SecantusDB")
+    assert "Traceback" not in log
+
+
+@pytest.mark.slow
+def test_ctrl_c_waits_for_timed_out_handler(
+    slow_template: Path, embedded_environment: dict[str, str], tmp_path: Path
+) -> None:
+    state_dir = tmp_path / "state"
+    log_path = tmp_path / "serve.log"
+    handshake = tmp_path / "handshake"
+    handshake.mkdir()
+    process, url = _start_serve_process(state_dir, log_path, embedded_environment, "--template", str(slow_template))
+    try:
+        record = read_record(state_dir)
+        # The caller gets 502 after the function's Timeout of 1 s, but the handler keeps running.
+        response = httpx.get(f"{url}/stuck", params={"folder": str(handshake)}, timeout=30)
+        os.killpg(process.pid, signal.SIGINT)
+        _wait_for(lambda: "for the running handler to return" in log_path.read_text(), "the wait for the handler")
+        (handshake / "release").touch()
+        exit_code = process.wait(timeout=STARTUP_TIMEOUT_SECONDS)
+    finally:
+        _stop_leftovers(state_dir, process)
+
+    assert response.status_code == 502
+    # The handler still found its environment and its database when it went on after the shutdown began.
+    outcome = json.loads((handshake / "outcome.json").read_text())
+    assert outcome == {"mongodb_uri": record.database_uri, "write": "ok"}
+    assert exit_code == 0
+    log = log_path.read_text()
+    assert log.index("for the running handler to return") < log.index("Stopped the embedded SecantusDB")
+    assert "Traceback" not in log
+
+
+@pytest.mark.slow
+def test_killed_runner_takes_database_along(embedded_environment: dict[str, str], tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    log_path = tmp_path / "serve.log"
+    process, _url = _start_serve_process(state_dir, log_path, embedded_environment)
+    record = read_record(state_dir)
+    try:
+        process.kill()
+        process.wait()
+        _wait_for(
+            lambda: not is_running(record.database_pid, record.database_start_time),
+            "SecantusDB to stop after its runner was killed",
+        )
+        # The killed runner could not delete its record, so the next runner finds it stale.
+        assert (state_dir / RECORD_FILE).exists()
+
+        second, _second_url = _start_serve_process(state_dir, log_path, embedded_environment)
+        second_record = read_record(state_dir)
+        second_exit = _stop_serve_process(second)
+    finally:
+        _stop_leftovers(state_dir, process)
+
+    assert second_exit == 0
+    assert second_record.runner_pid == second.pid
+    assert second_record.database_pid != record.database_pid
+    log = log_path.read_text()
+    assert f"Deleting the stale record {state_dir / RECORD_FILE}: its runner (pid {process.pid})" in log
+    assert "Reusing" not in log
+
+
+@pytest.mark.slow
+def test_second_serve_names_first_runner(embedded_environment: dict[str, str], tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    log_path = tmp_path / "serve.log"
+    first, url = _start_serve_process(state_dir, log_path, embedded_environment)
+    local_api = [sys.executable, "-m", "local_api"]
+    try:
+        second = subprocess.run(
+            [*local_api, "serve", "--port", "0", "--state-dir", str(state_dir)],
+            cwd=ROOT,
+            env=embedded_environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        invoked = subprocess.run(
+            [*local_api, "invoke", "GetOrganizationFunction", "events/get_organization.json"],
+            cwd=ROOT,
+            env={**embedded_environment, "LOCAL_API_STATE_DIR": str(state_dir)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        # The demo organization that invoke created is in the first runner's database.
+        with httpx.Client(base_url=url, timeout=15) as client:
+            served = client.get("/org/get", params={"organization_name": "Events Demo"})
+        first_exit = _stop_serve_process(first)
+    finally:
+        _stop_leftovers(state_dir, first)
+
+    assert second.returncode == 2
+    assert "Traceback" not in second.stderr
+    errors = _error_lines(second.stderr)
+    assert len(errors) == 1, second.stderr
+    assert f"Another local API (pid {first.pid}, {url}) already runs on the state folder {state_dir}" in errors[0]
+    assert "--state-dir or LOCAL_API_STATE_DIR" in errors[0]
+    assert invoked.returncode == 0, invoked.stderr
+    assert json.loads(invoked.stdout)["statusCode"] == 200
+    assert f"Reusing the embedded SecantusDB at {_logged_database_uri(log_path)}" in invoked.stderr
+    assert served.status_code == 200, served.text
+    assert first_exit == 0
+
+
+@pytest.mark.slow
+def test_simultaneous_serves_start_one(embedded_environment: dict[str, str], tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    logs = [tmp_path / "first.log", tmp_path / "second.log"]
+    processes = [_launch_serve_process(state_dir, log, embedded_environment) for log in logs]
+    try:
+        _wait_for(
+            lambda: any(process.poll() is not None for process in processes) and any(_serving_url(log) for log in logs),
+            "one runner to serve and the other to exit",
+        )
+        winner = next(index for index, log in enumerate(logs) if _serving_url(log))
+        loser = 1 - winner
+        loser_exit = processes[loser].wait(timeout=STARTUP_TIMEOUT_SECONDS)
+        winner_exit = _stop_serve_process(processes[winner])
+    finally:
+        _stop_leftovers(state_dir, *processes)
+
+    loser_log = logs[loser].read_text()
+    assert loser_exit == 2
+    assert "Traceback" not in loser_log
+    errors = _error_lines(loser_log)
+    assert len(errors) == 1, loser_log
+    # Depending on timing the loser finds the winner's record or the lock on the data folder.
+    assert "already runs on the state folder" in errors[0] or "holds the lock" in errors[0]
+    assert "--state-dir or LOCAL_API_STATE_DIR" in errors[0]
+    assert winner_exit == 0
+
+
+def test_locked_data_folder_stops_serve(embedded_environment: dict[str, str], tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    with EmbeddedMongo(state_dir / DATA_FOLDER) as holder:
+        completed = subprocess.run(
+            [sys.executable, "-m", "local_api", "serve", "--port", "0", "--state-dir", str(state_dir)],
+            cwd=ROOT,
+            env=embedded_environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr
+    errors = _error_lines(completed.stderr)
+    assert len(errors) == 1, completed.stderr
+    assert f"Process {holder.process.pid} (SecantusDB) holds the lock on the SecantusDB data folder" in errors[0]
+    assert "--state-dir or LOCAL_API_STATE_DIR" in errors[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -712,11 +1041,13 @@ class StartOnCancelFuture(Future):
 class StartOnCancelWorker:
     """A stand-in for HandlerWorker whose calls start only when their caller tries to cancel them."""
 
+    running = False
+
     def submit(self, call: Callable[[], object]) -> Future:
         return StartOnCancelFuture(call)
 
-    def close(self) -> None:
-        pass
+    def close(self, timeout_seconds: float = 0.0) -> bool:
+        return True
 
 
 @pytest.fixture
