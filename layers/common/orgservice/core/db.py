@@ -43,9 +43,10 @@ def get_client() -> MongoClient:
             minPoolSize=0,
             serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
             connectTimeoutMS=settings.mongodb_timeout_ms,
-            # Client-side operation timeout: a slow or unreachable server fails the request, which the
-            # API returns as 503, well before the function's own timeout.
-            timeoutMS=settings.mongodb_timeout_ms * 2,
+            # Client-side operation timeout (CSOT): it bounds server selection too, so an unreachable
+            # or slow server fails the operation, which the API returns as 503, well within the
+            # function's own timeout.
+            timeoutMS=settings.mongodb_timeout_ms,
             retryWrites=True,
             tz_aware=True,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pymongo
 from pymongo import MongoClient
 from pymongo.errors import CollectionInvalid, OperationFailure
 
@@ -9,6 +10,11 @@ from orgservice.models import TenantLocation
 
 # Server error code for "target namespace exists" (mongod's NamespaceExists).
 NAMESPACE_EXISTS = 48
+
+# Time limit of one renameCollection, above the per-operation MONGODB_TIMEOUT_MS. On mongod a rename
+# within one database only changes metadata, but servers that copy the data (SecantusDB does) need
+# time in proportion to the tenant's size. It stays below the update function's Timeout in template.yaml.
+RENAME_TIMEOUT_SECONDS = 20
 
 
 class TenantCollectionExistsError(Exception):
@@ -41,7 +47,8 @@ class TenantCollectionRepository:
         dropTarget stays false, so an existing collection at the target is never replaced.
         """
         try:
-            self._client.admin.command("renameCollection", source.namespace, to=target.namespace, dropTarget=False)
+            with pymongo.timeout(RENAME_TIMEOUT_SECONDS):
+                self._client.admin.command("renameCollection", source.namespace, to=target.namespace, dropTarget=False)
         except OperationFailure as error:
             if error.code == NAMESPACE_EXISTS:
                 raise TenantCollectionExistsError(target.namespace) from error

@@ -23,8 +23,8 @@ from orgservice.services.collections import CollectionService
 
 logger = Logger(child=True)
 
-# A Lambda function is stopped at its timeout (10 s in template.yaml), so a rename or delete that
-# started longer ago than this has died, and the next request that touches the organization finishes it.
+# A Lambda function is stopped at its timeout (at most 28 s in template.yaml), so a rename or delete
+# that started longer ago than this has died, and the next request that touches the organization finishes it.
 PENDING_CHANGE_LEASE = timedelta(seconds=60)
 
 # Runs a unit of work in one transaction where the server supports it; see core.db.run_in_transaction.
