@@ -60,7 +60,7 @@ def _free_port() -> int:
 
 
 def is_reachable(uri: str, timeout_ms: int = 1000) -> bool:
-    """Tell whether a MongoDB server answers a ping at `uri`."""
+    """Return whether a MongoDB server at `uri` replies to a ping."""
     client = MongoClient(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms)
     try:
         client.admin.command("ping")
@@ -85,7 +85,7 @@ class EmbeddedMongo:
         return f"mongodb://127.0.0.1:{self.port}/"
 
     def start(self) -> EmbeddedMongo:
-        """Start the server and wait until it answers a ping.
+        """Start the server and wait until it replies to a ping.
 
         The server runs in a session of its own, so a Ctrl-C in the terminal reaches only the
         parent, which stops the server once it has finished its own shutdown. On Linux the server

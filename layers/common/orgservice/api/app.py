@@ -29,7 +29,7 @@ def _allowed_origin() -> str | None:
     try:
         return get_settings().cors_allow_origin
     except ConfigurationError:
-        # The request itself already failed on the same settings and was logged and answered with 500.
+        # The request itself already failed on the same settings, was logged and got a 500.
         return None
 
 
@@ -51,7 +51,7 @@ def create_app(*routers: APIRouter, title: str) -> FastAPI:
             response = error_response(500, INTERNAL_ERROR.format(request_id=request_id_of(request)))
 
         response.headers.update(SECURITY_HEADERS)
-        # With a Lambda proxy integration, API Gateway's CORS setting answers only the preflight,
+        # With a Lambda proxy integration, API Gateway's CORS setting covers only the preflight,
         # so every response of the function carries the allowed origin itself.
         allowed_origin = _allowed_origin()
         if allowed_origin:

@@ -97,7 +97,7 @@ def _fetch_secret(secret_id: str, max_age: int) -> str:
             value = value.decode("utf-8")
         except UnicodeDecodeError:
             raise ConfigurationError(
-                f"Secret {secret_id!r} holds binary data that is not UTF-8; store the value as SecretString."
+                f"Secret {secret_id!r} contains binary data that is not UTF-8; store the value as SecretString."
             ) from None
     return str(value)
 

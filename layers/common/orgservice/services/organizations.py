@@ -170,7 +170,7 @@ class OrganizationService:
     ) -> ConflictError:
         if blocker is not None and blocker.deleting_since is not None:
             return ConflictError(
-                f"Organization '{blocker.organization_name}' is being deleted and still holds this "
+                f"Organization '{blocker.organization_name}' is being deleted and still uses this "
                 f"{'name' if field == 'slug' else 'email'}; retry in a few seconds."
             )
         if field != "slug":
