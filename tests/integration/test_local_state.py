@@ -284,9 +284,9 @@ def test_locked_data_folder_names_holder(orphan_database: EmbeddedMongo) -> None
 def test_locked_data_folder_rejects_serve(
     state_dir: Path, no_configured_database: None, orphan_database: EmbeddedMongo
 ) -> None:
-    # No record names the process that holds the folder, as after a runner of an older version died.
+    # No record names the process that locks the folder, as after a runner of an older version died.
     with pytest.raises(StateDirInUseError) as raised, open_database(state_dir, own_state_dir=True):
-        pytest.fail("A second SecantusDB opened a data folder that another one holds.")
+        pytest.fail("A second SecantusDB opened a data folder that another one has locked.")
 
     message = str(raised.value)
     assert f"Process {orphan_database.process.pid} (SecantusDB) holds the lock" in message

@@ -80,8 +80,8 @@ def get_settings() -> Settings:
 
 
 def _fetch_secret(secret_id: str, max_age: int) -> str:
-    # Powertools Parameters caches the value for max_age seconds, so a warm container calls
-    # Secrets Manager at most once per interval. Imported here because only AWS deployments use it.
+    # Powertools Parameters caches each secret for max_age seconds, so a warm container reads it from
+    # Secrets Manager at most once per max_age. The import is here because only AWS deployments need it.
     from aws_lambda_powertools.utilities import parameters
 
     try:
