@@ -12,7 +12,8 @@ tokens from `make run` and `make invoke` are interchangeable. The key is checked
 database starts.
 
 The demo organization: the files in `events/` need real ids and a valid token, which differ on
-every machine, so they carry placeholders: `{{token}}`, `{{admin_id}}` and `{{organization_id}}`.
+every machine, so they carry placeholders: `{{token}}`, `{{admin_id}}`, `{{organization_id}}` and
+`{{token_version}}`.
 Some events need the demo organization: those with a placeholder, the demo admin's email or the
 demo organization's name. Before running one, invoke logs the admin demo-admin@example.com in,
 and creates the organization "Events Demo" with that admin when the login fails. An organization
@@ -55,7 +56,7 @@ DEMO_ADMIN_EMAIL = "demo-admin@example.com"
 DEMO_ADMIN_PASSWORD = "local-demo-password"
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
-PLACEHOLDER_NAMES = ("token", "admin_id", "organization_id")
+PLACEHOLDER_NAMES = ("token", "admin_id", "organization_id", "token_version")
 
 
 class EventError(LocalRunnerError):
@@ -73,9 +74,15 @@ class DemoIdentity:
     token: str
     admin_id: str
     organization_id: str
+    token_version: int
 
     def placeholder_values(self) -> dict[str, str]:
-        return {"token": self.token, "admin_id": self.admin_id, "organization_id": self.organization_id}
+        return {
+            "token": self.token,
+            "admin_id": self.admin_id,
+            "organization_id": self.organization_id,
+            "token_version": str(self.token_version),
+        }
 
 
 @dataclass(frozen=True)
@@ -150,7 +157,8 @@ def ensure_demo_organization(reset_hint: str = "drop the master database") -> De
     """
     ensure_layer_on_path()
     from orgservice.api.deps import get_admin_service, get_organization_service
-    from orgservice.core.config import get_settings, resolve_jwt_key
+    from orgservice.core.config import get_settings
+    from orgservice.core.keys import load_key_ring
     from orgservice.core.tokens import verify_token
     from orgservice.errors import AuthenticationError, ConflictError
     from orgservice.models import Principal
@@ -176,12 +184,14 @@ def ensure_demo_organization(reset_hint: str = "drop the master database") -> De
 
     claims = verify_token(
         issued.access_token,
-        key=resolve_jwt_key(settings),
+        keys=load_key_ring(settings),
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         leeway_seconds=settings.jwt_leeway_seconds,
     )
-    principal = Principal(admin_id=claims.admin_id, organization_id=claims.organization_id)
+    principal = Principal(
+        admin_id=claims.admin_id, organization_id=claims.organization_id, token_version=claims.token_version
+    )
     _admin, organization = admins.resolve(principal)
     if organization.organization_name != DEMO_ORGANIZATION_NAME:
         logger.info(
@@ -197,7 +207,12 @@ def ensure_demo_organization(reset_hint: str = "drop the master database") -> De
             ) from None
 
     logger.info("Using the demo organization %s with admin %s", claims.organization_id, claims.admin_id)
-    return DemoIdentity(token=issued.access_token, admin_id=claims.admin_id, organization_id=claims.organization_id)
+    return DemoIdentity(
+        token=issued.access_token,
+        admin_id=claims.admin_id,
+        organization_id=claims.organization_id,
+        token_version=claims.token_version,
+    )
 
 
 def invoke_function(

@@ -86,10 +86,10 @@ def master_db(service_env: dict[str, str], mongo_client: MongoClient) -> Databas
 
 @pytest.fixture
 def secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    """A moto Secrets Manager client, with fake credentials and Powertools' secret cache cleared.
+    """A moto Secrets Manager client, with fake credentials and the secret caches cleared.
 
-    Powertools keeps its provider, with its boto3 client, and every fetched value in module state, so
-    the cache is cleared on both sides of the test.
+    Powertools and orgservice.core.keys keep their providers, with their boto3 clients, and every
+    fetched value in module state, so the caches are cleared on both sides of the test.
     """
     import boto3
     from aws_lambda_powertools.utilities import parameters
@@ -105,7 +105,11 @@ def secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER"):
         monkeypatch.delenv(name, raising=False)
 
+    from orgservice.core import keys
+
     parameters.clear_caches()
+    keys.clear_cache()
     with mock_aws():
         yield boto3.client("secretsmanager", region_name="us-east-1")
     parameters.clear_caches()
+    keys.clear_cache()

@@ -12,7 +12,8 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerRequestEvent,
     APIGatewayAuthorizerResponse,
 )
-from orgservice.core.config import get_settings, resolve_jwt_key
+from orgservice.core.config import ConfigurationError, get_settings
+from orgservice.core.keys import load_key_ring
 from orgservice.core.tokens import InvalidTokenError, verify_token
 
 logger = Logger()
@@ -44,11 +45,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.info("Denied: no bearer token", extra={"route": request.resource})
         raise Exception(UNAUTHORIZED)
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+        keys = load_key_ring(settings)
+    except ConfigurationError as error:
+        # API Gateway answers 500 when the authorizer raises anything but "Unauthorized".
+        logger.error("The authorizer is misconfigured", extra={"reason": str(error)})
+        raise
+
     try:
         claims = verify_token(
             token,
-            key=resolve_jwt_key(settings),
+            keys=keys,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             leeway_seconds=settings.jwt_leeway_seconds,
@@ -64,8 +72,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         aws_account_id=arn.aws_account_id,
         api_id=arn.api_id,
         stage=arn.stage,
-        # API Gateway passes only flat string, number or boolean values to the function.
-        context={"admin_id": claims.admin_id, "organization_id": claims.organization_id},
+        # API Gateway passes only flat string, number or boolean values to the function, and the
+        # function receives them as strings.
+        context={
+            "admin_id": claims.admin_id,
+            "organization_id": claims.organization_id,
+            "token_version": str(claims.token_version),
+        },
     )
     # The policy covers every method and path of the stage, so a cached result of one route
     # does not deny the other route.

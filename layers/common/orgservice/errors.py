@@ -23,3 +23,11 @@ class MigrationFailedError(ConflictError):
 
 class AuthenticationError(ServiceError):
     """The credentials or the identity carried by the token are not valid."""
+
+
+class TooManyAttemptsError(ServiceError):
+    """Too many failed logins for the email or the source address; retry after `retry_after` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

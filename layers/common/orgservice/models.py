@@ -46,6 +46,8 @@ class Admin:
     email: str
     password_hash: bytes
     created_at: datetime
+    # Raised by every change of email or password; tokens that carry a lower version are revoked.
+    token_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +56,5 @@ class Principal:
 
     admin_id: str
     organization_id: str
+    # The admin's token version when the token was issued.
+    token_version: int = 0

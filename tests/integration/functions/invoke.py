@@ -50,7 +50,7 @@ class Tenant:
     @property
     def context(self) -> dict[str, str]:
         """The request context that the authorizer sets for this admin's token."""
-        return {"admin_id": self.admin_id, "organization_id": self.organization_id}
+        return {"admin_id": self.admin_id, "organization_id": self.organization_id, "token_version": "0"}
 
 
 def invoke(

@@ -10,6 +10,8 @@ import time
 import uuid
 from typing import Any
 
+from orgservice.core.keys import key_id
+
 DIGESTS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 
 
@@ -17,9 +19,19 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def sign(claims: dict[str, Any], key: str, *, algorithm: str = "HS256") -> str:
-    """Return a compact JWS of `claims`, with an empty signature for algorithm "none"."""
+_KID_OF_KEY = object()
+
+
+def sign(claims: dict[str, Any], key: str, *, algorithm: str = "HS256", kid: Any = _KID_OF_KEY) -> str:
+    """Return a compact JWS of `claims`, with an empty signature for algorithm "none".
+
+    The `kid` header is the service's id of `key` unless `kid` is given; None leaves it out.
+    """
     header = {"alg": algorithm, "typ": "JWT"}
+    if kid is _KID_OF_KEY:
+        header["kid"] = key_id(key)
+    elif kid is not None:
+        header["kid"] = kid
     signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
     if algorithm == "none":
         return f"{signing_input}."
@@ -41,12 +53,19 @@ def claims_for(
     return {
         "sub": admin_id,
         "org_id": organization_id,
+        "ver": 0,
         "iss": issuer,
         "aud": audience,
         "iat": now,
         "exp": now + expires_in,
         "jti": uuid.uuid4().hex,
     }
+
+
+def strip_signature(token: str) -> str:
+    """Drop the signature of a signed token and keep its header and payload."""
+    header, payload, _signature = token.split(".")
+    return f"{header}.{payload}."
 
 
 def replace_payload(token: str, claims: dict[str, Any]) -> str:

@@ -5,13 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from orgservice.core.config import (
-    MIN_JWT_KEY_BYTES,
-    ConfigurationError,
-    get_settings,
-    resolve_jwt_key,
-    resolve_mongodb_uri,
-)
+from orgservice.core.config import ConfigurationError, get_settings, resolve_mongodb_uri
 
 SETTING_VARIABLES = [
     "MONGODB_URI",
@@ -27,6 +21,9 @@ SETTING_VARIABLES = [
     "JWT_LEEWAY_SECONDS",
     "BCRYPT_ROUNDS",
     "SECRET_CACHE_SECONDS",
+    "LOGIN_MAX_FAILURES_PER_EMAIL",
+    "LOGIN_MAX_FAILURES_PER_IP",
+    "LOGIN_FAILURE_WINDOW_SECONDS",
 ]
 
 INTEGER_VARIABLES = [
@@ -36,9 +33,10 @@ INTEGER_VARIABLES = [
     ("JWT_LEEWAY_SECONDS", 0, 300),
     ("BCRYPT_ROUNDS", 4, 16),
     ("SECRET_CACHE_SECONDS", 0, 86400),
+    ("LOGIN_MAX_FAILURES_PER_EMAIL", 1, 1000),
+    ("LOGIN_MAX_FAILURES_PER_IP", 1, 100000),
+    ("LOGIN_FAILURE_WINDOW_SECONDS", 60, 86400),
 ]
-
-VALID_KEY = "k" * MIN_JWT_KEY_BYTES
 
 
 @pytest.fixture(autouse=True)
@@ -62,6 +60,9 @@ def test_settings_defaults_apply() -> None:
     assert settings.jwt_leeway_seconds == 10
     assert settings.bcrypt_rounds == 12
     assert settings.secret_cache_seconds == 300
+    assert settings.login_max_failures_per_email == 5
+    assert settings.login_max_failures_per_ip == 50
+    assert settings.login_failure_window_seconds == 900
 
 
 def test_settings_read_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,33 +134,6 @@ def test_mongodb_uri_missing_names_variables() -> None:
         resolve_mongodb_uri(get_settings())
 
 
-def test_jwt_key_missing_names_variables() -> None:
-    with pytest.raises(ConfigurationError, match="JWT_SECRET_KEY is not set; set it or JWT_SECRET_ID"):
-        resolve_jwt_key(get_settings())
-
-
-@pytest.mark.parametrize("key", [VALID_KEY, "é" * (MIN_JWT_KEY_BYTES // 2), "k" * 200])
-def test_jwt_key_accepts_32_bytes_or_more(monkeypatch: pytest.MonkeyPatch, key: str) -> None:
-    monkeypatch.setenv("JWT_SECRET_KEY", key)
-
-    assert resolve_jwt_key(get_settings()) == key
-
-
-@pytest.mark.parametrize(
-    ("key", "size"),
-    [
-        ("k" * (MIN_JWT_KEY_BYTES - 1), MIN_JWT_KEY_BYTES - 1),
-        ("secret", 6),
-        ("é" * 15, 30),
-    ],
-)
-def test_jwt_key_rejects_short_key(monkeypatch: pytest.MonkeyPatch, key: str, size: int) -> None:
-    monkeypatch.setenv("JWT_SECRET_KEY", key)
-
-    with pytest.raises(ConfigurationError, match=f"is {size} bytes long; use at least {MIN_JWT_KEY_BYTES}"):
-        resolve_jwt_key(get_settings())
-
-
 def test_mongodb_uri_read_from_secret(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
     secretsmanager.create_secret(Name="org/mongodb-uri", SecretString="mongodb://127.0.0.1:27018/")
     monkeypatch.setenv("MONGODB_URI_SECRET_ID", "org/mongodb-uri")
@@ -175,66 +149,11 @@ def test_mongodb_uri_secret_overrides_environment(monkeypatch: pytest.MonkeyPatc
     assert resolve_mongodb_uri(get_settings()) == "mongodb://127.0.0.1:27018/"
 
 
-def test_jwt_key_read_from_secret(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
-    secretsmanager.create_secret(Name="org/jwt-key", SecretString="s" * 48)
-    monkeypatch.setenv("JWT_SECRET_ID", "org/jwt-key")
-    monkeypatch.setenv("JWT_SECRET_KEY", "e" * 48)
-
-    assert resolve_jwt_key(get_settings()) == "s" * 48
-
-
-def test_jwt_key_secret_rejects_short_key(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
-    secretsmanager.create_secret(Name="org/jwt-key", SecretString="short-secret")
-    monkeypatch.setenv("JWT_SECRET_ID", "org/jwt-key")
-
-    with pytest.raises(ConfigurationError, match="is 12 bytes long"):
-        resolve_jwt_key(get_settings())
-
-
-@pytest.mark.parametrize(
-    ("variable", "resolve"),
-    [("MONGODB_URI_SECRET_ID", resolve_mongodb_uri), ("JWT_SECRET_ID", resolve_jwt_key)],
-)
-def test_missing_secret_names_secret_id(monkeypatch: pytest.MonkeyPatch, secretsmanager, variable, resolve) -> None:
-    monkeypatch.setenv(variable, "org/does-not-exist")
+def test_missing_secret_names_secret_id(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
+    monkeypatch.setenv("MONGODB_URI_SECRET_ID", "org/does-not-exist")
 
     with pytest.raises(ConfigurationError) as caught:
-        resolve(get_settings())
+        resolve_mongodb_uri(get_settings())
 
     assert "'org/does-not-exist'" in str(caught.value)
     assert "check that it exists" in str(caught.value)
-
-
-def test_secret_reread_when_cache_disabled(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
-    secretsmanager.create_secret(Name="org/jwt-key", SecretString="a" * 48)
-    monkeypatch.setenv("JWT_SECRET_ID", "org/jwt-key")
-    monkeypatch.setenv("SECRET_CACHE_SECONDS", "0")
-    resolve_jwt_key(get_settings())
-
-    secretsmanager.put_secret_value(SecretId="org/jwt-key", SecretString="b" * 48)
-
-    assert resolve_jwt_key(get_settings()) == "b" * 48
-
-
-def test_secret_cached_within_max_age(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
-    secretsmanager.create_secret(Name="org/jwt-key", SecretString="a" * 48)
-    monkeypatch.setenv("JWT_SECRET_ID", "org/jwt-key")
-    monkeypatch.setenv("SECRET_CACHE_SECONDS", "300")
-    resolve_jwt_key(get_settings())
-
-    secretsmanager.put_secret_value(SecretId="org/jwt-key", SecretString="b" * 48)
-
-    assert resolve_jwt_key(get_settings()) == "a" * 48
-
-
-def test_binary_secret_never_used_as_repr(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
-    secret = "s" * 48
-    secretsmanager.create_secret(Name="org/jwt-key", SecretBinary=secret.encode("utf-8"))
-    monkeypatch.setenv("JWT_SECRET_ID", "org/jwt-key")
-
-    try:
-        key = resolve_jwt_key(get_settings())
-    except ConfigurationError:
-        return  # Rejecting a binary secret with a clear message is also correct.
-
-    assert key == secret

@@ -6,12 +6,14 @@ import time
 
 import jwt
 import pytest
+from orgservice.core.keys import KeyRing, SigningKey, key_id
 from orgservice.core.tokens import REQUIRED_CLAIMS, InvalidTokenError, issue_token, verify_token
 
-from tests.unit.core.jwt_signing import claims_for, replace_payload, sign
+from tests.unit.core.jwt_signing import claims_for, replace_payload, sign, strip_signature
 
 KEY = "k3y-" * 12
 OTHER_KEY = "other-" * 8
+KEYS = KeyRing(current=SigningKey(kid=key_id(KEY), secret=KEY))
 ISSUER = "org-management-service"
 AUDIENCE = "org-management-api"
 LEEWAY = 10
@@ -23,7 +25,8 @@ def issue(expires_seconds: int = 3600) -> str:
     return issue_token(
         admin_id=ADMIN_ID,
         organization_id=ORGANIZATION_ID,
-        key=KEY,
+        token_version=3,
+        key=KEYS.current,
         issuer=ISSUER,
         audience=AUDIENCE,
         expires_seconds=expires_seconds,
@@ -31,7 +34,7 @@ def issue(expires_seconds: int = 3600) -> str:
 
 
 def verify(token: str) -> object:
-    return verify_token(token, key=KEY, issuer=ISSUER, audience=AUDIENCE, leeway_seconds=LEEWAY)
+    return verify_token(token, keys=KEYS, issuer=ISSUER, audience=AUDIENCE, leeway_seconds=LEEWAY)
 
 
 def service_claims(**changes: object) -> dict[str, object]:
@@ -45,6 +48,7 @@ def test_verify_returns_issued_identity() -> None:
 
     assert claims.admin_id == ADMIN_ID
     assert claims.organization_id == ORGANIZATION_ID
+    assert claims.token_version == 3
 
 
 def test_issue_sets_registered_claims() -> None:
@@ -59,6 +63,10 @@ def test_issue_sets_registered_claims() -> None:
 
 def test_issue_signs_with_hs256() -> None:
     assert jwt.get_unverified_header(issue())["alg"] == "HS256"
+
+
+def test_issue_names_key_in_kid() -> None:
+    assert jwt.get_unverified_header(issue())["kid"] == key_id(KEY)
 
 
 def test_issue_gives_unique_token_ids() -> None:
@@ -102,8 +110,19 @@ def test_verify_rejects_future_issue_time() -> None:
         pytest.param(sign(service_claims(aud="another-api"), KEY), id="wrong-audience"),
         pytest.param(sign(service_claims(aud=["another-api"]), KEY), id="wrong-audience-list"),
         pytest.param(sign(service_claims(), OTHER_KEY), id="wrong-key"),
+        pytest.param(sign(service_claims(), OTHER_KEY, kid=key_id(KEY)), id="wrong-key-right-kid"),
+        pytest.param(sign(service_claims(), "secret", kid=key_id(KEY)), id="guessed-weak-key"),
+        pytest.param(sign(service_claims(), KEY, kid=None), id="no-kid"),
+        pytest.param(sign(service_claims(), KEY, kid=7), id="numeric-kid"),
+        pytest.param(strip_signature(sign(service_claims(), KEY)), id="no-signature"),
+        pytest.param(sign(service_claims(nbf=int(time.time()) + LEEWAY + 600), KEY), id="future-nbf"),
+        pytest.param(sign(service_claims(ver="0"), KEY), id="string-version"),
+        pytest.param(sign(service_claims(ver=True), KEY), id="boolean-version"),
+        pytest.param(sign(service_claims(ver=-1), KEY), id="negative-version"),
+        pytest.param(sign(service_claims(ver=1.5), KEY), id="fractional-version"),
         pytest.param(sign(service_claims(), KEY, algorithm="none"), id="alg-none"),
         pytest.param(sign(service_claims(), KEY, algorithm="HS512"), id="other-algorithm"),
+        pytest.param(sign(service_claims(), KEY, algorithm="HS384"), id="hs384"),
         pytest.param(sign(service_claims(sub=12345), KEY), id="non-string-sub"),
         pytest.param(sign(service_claims(org_id=12345), KEY), id="non-string-org-id"),
         pytest.param(sign(service_claims(org_id=""), KEY), id="empty-org-id"),

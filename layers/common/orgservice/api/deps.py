@@ -12,6 +12,7 @@ from orgservice.errors import AuthenticationError
 from orgservice.models import Principal
 from orgservice.placement import CollectionPerTenantPlacement
 from orgservice.repositories.admins import AdminRepository
+from orgservice.repositories.login_attempts import LoginAttemptRepository
 from orgservice.repositories.organizations import OrganizationRepository
 from orgservice.repositories.tenant_collections import TenantCollectionRepository
 from orgservice.services.admins import AdminService
@@ -24,7 +25,10 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 def get_admin_service(settings: SettingsDep) -> AdminService:
     database = db.get_database(settings)
     return AdminService(
-        admins=AdminRepository(database), organizations=OrganizationRepository(database), settings=settings
+        admins=AdminRepository(database),
+        organizations=OrganizationRepository(database),
+        login_attempts=LoginAttemptRepository(database),
+        settings=settings,
     )
 
 
@@ -50,15 +54,49 @@ def get_organization_service(settings: SettingsDep, admin_service: AdminServiceD
 OrganizationServiceDep = Annotated[OrganizationService, Depends(get_organization_service)]
 
 
+NO_VERIFIED_TOKEN = "The request carries no verified token; send 'Authorization: Bearer <token>'."
+
+
+def _parse_token_version(value: Any) -> int | None:
+    # API Gateway hands the authorizer's context values to the function as strings.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
 def get_principal(request: Request) -> Principal:
-    """Read the admin and organization ids that the authorizer put in the request context."""
+    """Read the admin id, organization id and token version that the authorizer put in the request context.
+
+    The services compare the token version with the admin record, so a token issued before a
+    change of email or password, or before the admin was deleted, gets 401.
+    """
     event: dict[str, Any] = request.scope.get("aws.event") or {}
     context = (event.get("requestContext") or {}).get("authorizer") or {}
     admin_id = context.get("admin_id")
     organization_id = context.get("organization_id")
+    token_version = _parse_token_version(context.get("token_version"))
     if not isinstance(admin_id, str) or not admin_id or not isinstance(organization_id, str) or not organization_id:
-        raise AuthenticationError("The request carries no verified token; send 'Authorization: Bearer <token>'.")
-    return Principal(admin_id=admin_id, organization_id=organization_id)
+        raise AuthenticationError(NO_VERIFIED_TOKEN)
+    if token_version is None:
+        raise AuthenticationError(NO_VERIFIED_TOKEN)
+    return Principal(admin_id=admin_id, organization_id=organization_id, token_version=token_version)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_source_ip(request: Request) -> str:
+    """Return the caller's address as API Gateway saw it, the key of the per-address login limit."""
+    event: dict[str, Any] = request.scope.get("aws.event") or {}
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    source_ip = identity.get("sourceIp")
+    if isinstance(source_ip, str) and source_ip:
+        return source_ip
+
+    # NOTE: an event without identity.sourceIp (never sent by API Gateway) shares one counter.
+    return "unknown"
+
+
+SourceIpDep = Annotated[str, Depends(get_source_ip)]

@@ -17,6 +17,7 @@ from orgservice.errors import (
     ConflictError,
     NotFoundError,
     ServiceError,
+    TooManyAttemptsError,
 )
 
 logger = Logger(child=True)
@@ -25,6 +26,7 @@ SERVICE_ERROR_STATUS: dict[type[ServiceError], int] = {
     AuthenticationError: 401,
     NotFoundError: 404,
     ConflictError: 409,
+    TooManyAttemptsError: 429,
 }
 
 DATABASE_UNAVAILABLE = "The database is unavailable or did not reply in time; retry in a few seconds."
@@ -110,7 +112,10 @@ def register_error_handlers(app: FastAPI) -> None:
     async def _service_error(request: Request, error: ServiceError) -> JSONResponse:
         status_code = _status_of(error)
         logger.info("Request failed", extra={"status": status_code, "error": type(error).__name__})
-        return error_response(status_code, error.message)
+        headers = None
+        if isinstance(error, TooManyAttemptsError):
+            headers = {"Retry-After": str(error.retry_after)}
+        return error_response(status_code, error.message, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -36,6 +36,9 @@ class Settings:
     bcrypt_rounds: int
     secret_cache_seconds: int
     cors_allow_origin: str | None
+    login_max_failures_per_email: int
+    login_max_failures_per_ip: int
+    login_failure_window_seconds: int
 
 
 def _read_int(name: str, default: int, *, minimum: int, maximum: int) -> int:
@@ -76,6 +79,9 @@ def get_settings() -> Settings:
         bcrypt_rounds=_read_int("BCRYPT_ROUNDS", 12, minimum=4, maximum=16),
         secret_cache_seconds=_read_int("SECRET_CACHE_SECONDS", 300, minimum=0, maximum=86400),
         cors_allow_origin=_read_str("CORS_ALLOW_ORIGIN"),
+        login_max_failures_per_email=_read_int("LOGIN_MAX_FAILURES_PER_EMAIL", 5, minimum=1, maximum=1000),
+        login_max_failures_per_ip=_read_int("LOGIN_MAX_FAILURES_PER_IP", 50, minimum=1, maximum=100000),
+        login_failure_window_seconds=_read_int("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=60, maximum=86400),
     )
 
 
@@ -109,20 +115,3 @@ def resolve_mongodb_uri(settings: Settings) -> str:
     if settings.mongodb_uri:
         return settings.mongodb_uri
     raise ConfigurationError("MONGODB_URI is not set; set it or MONGODB_URI_SECRET_ID to reach MongoDB.")
-
-
-def resolve_jwt_key(settings: Settings) -> str:
-    """Return the JWT signing key, from Secrets Manager when a secret id is set."""
-    if settings.jwt_secret_id:
-        key = _fetch_secret(settings.jwt_secret_id, settings.secret_cache_seconds)
-    elif settings.jwt_secret_key:
-        key = settings.jwt_secret_key
-    else:
-        raise ConfigurationError("JWT_SECRET_KEY is not set; set it or JWT_SECRET_ID to sign and verify tokens.")
-
-    size = len(key.encode("utf-8"))
-    if size < MIN_JWT_KEY_BYTES:
-        raise ConfigurationError(
-            f"The JWT signing key is {size} bytes long; use at least {MIN_JWT_KEY_BYTES} random bytes."
-        )
-    return key

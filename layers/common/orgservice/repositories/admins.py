@@ -21,6 +21,8 @@ def _to_admin(document: dict[str, Any]) -> Admin:
         email=document["email"],
         password_hash=bytes(document["password_hash"]),
         created_at=document["created_at"],
+        # Admins stored before token versions existed have none, which counts as 0.
+        token_version=int(document.get("token_version", 0)),
     )
 
 
@@ -45,6 +47,7 @@ class AdminRepository:
             "password_hash": password_hash,
             "created_at": now,
             "updated_at": now,
+            "token_version": 0,
         }
         with raise_duplicates("email"):
             result = self._collection.insert_one(document, session=session)
@@ -71,14 +74,21 @@ class AdminRepository:
         now: datetime,
         session: ClientSession | None = None,
     ) -> bool:
-        """Replace the admin's email and password hash; return False when the admin no longer exists."""
+        """Replace the admin's email and password hash; return False when the admin no longer exists.
+
+        A change of either value raises the token version, which revokes every token issued before.
+        Writing the stored values again changes nothing, so an undone rename keeps the tokens valid.
+        """
+        object_id = to_object_id(admin_id)
         with raise_duplicates("email"):
             result = self._collection.update_one(
-                {"_id": to_object_id(admin_id)},
-                {"$set": {"email": email, "password_hash": password_hash, "updated_at": now}},
+                {"_id": object_id, "$or": [{"email": {"$ne": email}}, {"password_hash": {"$ne": password_hash}}]},
+                {"$set": {"email": email, "password_hash": password_hash, "updated_at": now}, "$inc": {"token_version": 1}},
                 session=session,
             )
-        return result.matched_count == 1
+        if result.matched_count == 1:
+            return True
+        return self._collection.count_documents({"_id": object_id}, limit=1, session=session) == 1
 
     def delete_by_organization(self, *, organization_id: str, session: ClientSession | None = None) -> int:
         result = self._collection.delete_many({"organization_id": to_object_id(organization_id)}, session=session)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from orgservice.api.deps import AdminServiceDep, OrganizationServiceDep, PrincipalDep
+from orgservice.api.deps import AdminServiceDep, OrganizationServiceDep, PrincipalDep, SourceIpDep
 from orgservice.schemas import (
     AccessToken,
     AdminLogin,
@@ -50,11 +50,11 @@ def create_organization(body: OrganizationCreate, service: OrganizationServiceDe
 @login_router.post(
     "/org/admin/login",
     response_model=AccessToken,
-    responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+    responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}, 429: {"model": ErrorBody}},
 )
-def admin_login(body: AdminLogin, service: AdminServiceDep) -> AccessToken:
+def admin_login(body: AdminLogin, service: AdminServiceDep, source_ip: SourceIpDep) -> AccessToken:
     """Exchange an admin's email and password for a bearer token."""
-    token = service.login(email=body.email, password=body.password)
+    token = service.login(email=body.email, password=body.password, source_ip=source_ip)
     return AccessToken(access_token=token.access_token, expires_in=token.expires_in)
 
 
