@@ -176,6 +176,7 @@ def test_authorizer_event_allows_the_stage(state_dir: Path, master_db: Database)
     assert result.payload["context"] == {
         "admin_id": str(admin["_id"]),
         "organization_id": str(admin["organization_id"]),
+        "token_version": str(admin["token_version"]),
     }
     assert evaluate_policy(policy, event["methodArn"]) == "Allow"
     delete_arn = event["methodArn"].replace("/PUT/org/update", "/DELETE/org/delete")

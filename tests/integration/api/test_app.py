@@ -18,7 +18,11 @@ from tests.integration.functions.invoke import (
     update_organization,
 )
 
-CONTEXT = {"admin_id": "6b131ecb2e1f17fbed514e12", "organization_id": "6b131ecb2e1f17fbed514e11"}
+CONTEXT = {
+    "admin_id": "6b131ecb2e1f17fbed514e12",
+    "organization_id": "6b131ecb2e1f17fbed514e11",
+    "token_version": "0",
+}
 
 RESPONSES: list[tuple[str, int, Callable[[], ApiResponse]]] = [
     ("create-201", 201, lambda: create_organization("Initech", "admin@initech.example.com")),

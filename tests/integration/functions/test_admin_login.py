@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import jwt
 import pytest
-from orgservice.core.config import get_settings, resolve_jwt_key
+from orgservice.core.config import get_settings
+from orgservice.core.keys import load_key_ring
 from orgservice.core.tokens import verify_token
 
 from tests.integration.functions.invoke import Tenant, invoke, login, register
@@ -14,7 +15,7 @@ def verify(token: str) -> object:
     settings = get_settings()
     return verify_token(
         token,
-        key=resolve_jwt_key(settings),
+        keys=load_key_ring(settings),
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         leeway_seconds=0,

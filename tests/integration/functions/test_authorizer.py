@@ -68,7 +68,7 @@ def test_authorizer_principal_is_admin(acme: Tenant, token: str) -> None:
 def test_authorizer_context_carries_flat_ids(acme: Tenant, token: str) -> None:
     context = authorize(bearer(token))["context"]
 
-    assert context == {"admin_id": acme.admin_id, "organization_id": acme.organization_id}
+    assert context == {"admin_id": acme.admin_id, "organization_id": acme.organization_id, "token_version": "0"}
     assert all(isinstance(value, str) for value in context.values())
 
 

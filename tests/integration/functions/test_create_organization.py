@@ -74,7 +74,15 @@ def test_create_stores_only_password_hash(master_db: Database) -> None:
 
     admin = master_db.admins.find_one({"_id": ObjectId(response.body["admin_id"])})
 
-    assert admin.keys() == {"_id", "organization_id", "email", "password_hash", "created_at", "updated_at"}
+    assert admin.keys() == {
+        "_id",
+        "organization_id",
+        "email",
+        "password_hash",
+        "created_at",
+        "updated_at",
+        "token_version",
+    }
     assert str(admin["organization_id"]) == response.body["organization"]["id"]
     assert bytes(admin["password_hash"]).startswith(b"$2b$")
     assert bcrypt.checkpw(DEFAULT_PASSWORD.encode(), bytes(admin["password_hash"]))

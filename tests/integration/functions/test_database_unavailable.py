@@ -24,7 +24,11 @@ from tests.integration.functions.invoke import (
 TIMEOUT_MS = "500"
 MAX_SECONDS = 15
 
-CONTEXT = {"admin_id": "6b131ecb2e1f17fbed514e12", "organization_id": "6b131ecb2e1f17fbed514e11"}
+CONTEXT = {
+    "admin_id": "6b131ecb2e1f17fbed514e12",
+    "organization_id": "6b131ecb2e1f17fbed514e11",
+    "token_version": "0",
+}
 
 
 def closed_port() -> int:
