@@ -5,10 +5,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from orgservice.core.config import get_settings
+from orgservice.core import db
+from orgservice.core.config import ConfigurationError, get_settings
+from orgservice.core.keys import key_id
+from orgservice.core.tokens import REQUIRED_CLAIMS
+from pymongo.database import Database
 
 from tests.integration.functions.invoke import Tenant, authorize, delete_organization, login, update_organization
-from tests.unit.core.jwt_signing import claims_for, replace_payload, sign
+from tests.unit.core.jwt_signing import claims_for, replace_payload, sign, strip_signature
 
 STAGE_RESOURCE = "arn:aws:execute-api:us-east-1:123456789012:localapi01/{stage}/*/*"
 OTHER_KEY = "another-signing-key-" * 3
@@ -126,37 +130,100 @@ def test_authorizer_rejects_basic_scheme_with_token(token: str) -> None:
         authorize({"Authorization": f"Basic {token}"})
 
 
-@pytest.mark.parametrize(
-    "forge",
-    [
-        pytest.param(lambda tenant, key: sign(service_claims(tenant, exp=int(time.time()) - 120), key), id="expired"),
-        pytest.param(lambda tenant, key: sign(service_claims(tenant, iss="someone-else"), key), id="wrong-issuer"),
-        pytest.param(lambda tenant, key: sign(service_claims(tenant, aud="another-api"), key), id="wrong-audience"),
-        pytest.param(lambda tenant, key: sign(service_claims(tenant), OTHER_KEY), id="wrong-key"),
-        pytest.param(lambda tenant, key: sign(service_claims(tenant), key, algorithm="none"), id="alg-none"),
-        pytest.param(lambda tenant, key: sign(service_claims(tenant), "", algorithm="none"), id="alg-none-no-key"),
-        pytest.param(lambda tenant, key: sign(service_claims(tenant), key, algorithm="HS512"), id="hs512"),
-        pytest.param(lambda tenant, key: sign(service_claims(tenant, sub=12345), key), id="numeric-sub"),
-        pytest.param(lambda tenant, key: sign(service_claims(tenant, sub={"$ne": None}), key), id="object-sub"),
-        pytest.param(lambda tenant, key: sign(service_claims(tenant, org_id=["x"]), key), id="list-org-id"),
-        pytest.param(lambda tenant, key: sign(service_claims(tenant, org_id=""), key), id="empty-org-id"),
-        pytest.param(
-            lambda tenant, key: sign({k: v for k, v in service_claims(tenant).items() if k != "exp"}, key),
-            id="no-expiry",
-        ),
-        pytest.param(lambda tenant, key: "not.a.token", id="garbage"),
-    ],
-)
-def test_authorizer_rejects_invalid_token(acme: Tenant, key: str, forge) -> None:
+def without(claims: dict[str, object], name: str) -> dict[str, object]:
+    return {key: value for key, value in claims.items() if key != name}
+
+
+def future(seconds_beyond_leeway: int) -> int:
+    return int(time.time()) + get_settings().jwt_leeway_seconds + seconds_beyond_leeway
+
+
+def forge_without(claim: str):
+    return lambda tenant, key: sign(without(service_claims(tenant), claim), key)
+
+
+# Each case forges a token from the tenant and the real signing key, and the authorizer must deny it.
+ATTACKS = {
+    "alg-none": lambda tenant, key: sign(service_claims(tenant), key, algorithm="none"),
+    "alg-none-no-key": lambda tenant, key: sign(service_claims(tenant), "", algorithm="none", kid=None),
+    "hs384": lambda tenant, key: sign(service_claims(tenant), key, algorithm="HS384"),
+    "hs512": lambda tenant, key: sign(service_claims(tenant), key, algorithm="HS512"),
+    "guessed-weak-key": lambda tenant, key: sign(service_claims(tenant), "secret", kid=key_id(key)),
+    "guessed-weak-key-own-kid": lambda tenant, key: sign(service_claims(tenant), "secret"),
+    "other-strong-key": lambda tenant, key: sign(service_claims(tenant), OTHER_KEY, kid=key_id(key)),
+    "no-signature": lambda tenant, key: strip_signature(sign(service_claims(tenant), key)),
+    "expired": lambda tenant, key: sign(service_claims(tenant, exp=int(time.time()) - 120), key),
+    "nbf-in-future": lambda tenant, key: sign(service_claims(tenant, nbf=future(60)), key),
+    "iat-in-future": lambda tenant, key: sign(service_claims(tenant, iat=future(60)), key),
+    "wrong-issuer": lambda tenant, key: sign(service_claims(tenant, iss="someone-else"), key),
+    "wrong-audience": lambda tenant, key: sign(service_claims(tenant, aud="another-api"), key),
+    "numeric-sub": lambda tenant, key: sign(service_claims(tenant, sub=12345), key),
+    "object-sub": lambda tenant, key: sign(service_claims(tenant, sub={"$ne": None}), key),
+    "list-org-id": lambda tenant, key: sign(service_claims(tenant, org_id=["x"]), key),
+    "empty-org-id": lambda tenant, key: sign(service_claims(tenant, org_id=""), key),
+    "string-version": lambda tenant, key: sign(service_claims(tenant, ver="0"), key),
+    "no-kid": lambda tenant, key: sign(service_claims(tenant), key, kid=None),
+    "unknown-kid": lambda tenant, key: sign(service_claims(tenant), key, kid="0123456789abcdef"),
+    "garbage": lambda tenant, key: "not.a.token",
+    **{f"missing-{claim}": forge_without(claim) for claim in REQUIRED_CLAIMS},
+}
+
+
+def snapshot(master_db: Database) -> dict[str, object]:
+    """Every document of the master database and every collection name, to compare before and after."""
+    return {
+        "collections": sorted(master_db.list_collection_names()),
+        "organizations": list(master_db.organizations.find().sort("_id")),
+        "admins": list(master_db.admins.find().sort("_id")),
+        "login_attempts": list(master_db.login_attempts.find().sort("_id")),
+    }
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_authorizer_rejects_forged_token(acme: Tenant, key: str, master_db: Database, attack: str) -> None:
+    forged = ATTACKS[attack](acme, key)
+    before = snapshot(master_db)
+    db.reset()
+
     with pytest.raises(Exception, match="^Unauthorized$"):
-        authorize(bearer(forge(acme, key)))
+        authorize(bearer(forged))
+
+    assert db._client is None, "the authorizer opened a database connection"
+    assert snapshot(master_db) == before
 
 
-def test_authorizer_rejects_tampered_payload(acme: Tenant, globex: Tenant, token: str) -> None:
+def test_authorizer_rejects_tampered_payload(acme: Tenant, globex: Tenant, token: str, master_db: Database) -> None:
     tampered = replace_payload(token, service_claims(globex))
+    before = snapshot(master_db)
 
     with pytest.raises(Exception, match="^Unauthorized$"):
         authorize(bearer(tampered))
+
+    assert snapshot(master_db) == before
+
+
+def test_authorizer_accepts_future_iat_within_leeway(acme: Tenant, key: str) -> None:
+    token = sign(service_claims(acme, iat=int(time.time()) + get_settings().jwt_leeway_seconds // 2), key)
+
+    assert authorize(bearer(token))["principalId"] == acme.admin_id
+
+
+def test_authorizer_accepts_nbf_within_leeway(acme: Tenant, key: str) -> None:
+    token = sign(service_claims(acme, nbf=int(time.time()) + get_settings().jwt_leeway_seconds // 2), key)
+
+    assert authorize(bearer(token))["principalId"] == acme.admin_id
+
+
+def test_authorizer_short_key_fails_with_clear_log(
+    acme: Tenant, token: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("JWT_SECRET_KEY", "too-short")
+    get_settings.cache_clear()
+
+    with pytest.raises(ConfigurationError, match="is 9 bytes long; use at least 32"):
+        authorize(bearer(token))
+
+    assert "The authorizer is misconfigured" in caplog.messages
 
 
 def test_authorizer_context_drives_update(acme: Tenant, token: str) -> None:
