@@ -63,6 +63,7 @@ def invoke(
     headers: Mapping[str, str] | None = None,
     query: Mapping[str, list[str]] | None = None,
     authorizer_context: Mapping[str, Any] | None = None,
+    source_ip: str = "127.0.0.1",
 ) -> ApiResponse:
     """Run the handler in functions/<function> on one proxy event, sending `json_body` as JSON when given."""
     if json_body is not _NO_JSON:
@@ -76,6 +77,7 @@ def invoke(
         query=query,
         body=body,
         authorizer_context=authorizer_context,
+        source_ip=source_ip,
     )
     result = handler_of(function)(event, LambdaContext(function_name=function))
 
@@ -96,9 +98,9 @@ def create_organization(organization_name: Any, email: Any, password: Any = DEFA
     )
 
 
-def login(email: Any, password: Any) -> ApiResponse:
+def login(email: Any, password: Any, *, source_ip: str = "127.0.0.1") -> ApiResponse:
     body = {"email": email, "password": password}
-    return invoke("admin_login", method="POST", path="/org/admin/login", json_body=body)
+    return invoke("admin_login", method="POST", path="/org/admin/login", json_body=body, source_ip=source_ip)
 
 
 def get_organization(organization_name: str) -> ApiResponse:
