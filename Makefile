@@ -10,7 +10,7 @@ EVENT ?= events/get_organization.json
 # pyenv holds Python 3.13 on the development machines; a python3.13 on PATH works too.
 SYSTEM_PYTHON := $(shell PYENV_VERSION=$(PYTHON_VERSION) pyenv which python 2>/dev/null || command -v python$(PYTHON_VERSION) 2>/dev/null)
 
-.PHONY: install run invoke test clean
+.PHONY: install run invoke test audit clean
 
 install: $(STAMP)
 
@@ -29,6 +29,12 @@ invoke: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Checks the layer's pinned requirements against the PyPI vulnerability data. Every requirement,
+# transitive ones included, is pinned, so pip-audit needs no dependency resolution (--no-deps).
+audit: $(STAMP)
+	$(VENV)/bin/pip-audit --requirement layers/common/requirements.txt --no-deps --disable-pip --strict \
+		--progress-spinner off
 
 # Leaves .local/, the local database and signing key, in place. To reset them, stop `make run` and delete .local/.
 clean:
