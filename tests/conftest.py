@@ -6,6 +6,8 @@ runs against that server instead, in databases named `test_<random>` that are dr
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import secrets
 import uuid
@@ -24,6 +26,14 @@ from orgservice.core import db  # noqa: E402
 from orgservice.core.config import get_settings  # noqa: E402
 
 TEST_BCRYPT_ROUNDS = "4"
+FUNCTIONS = [
+    "authorizer",
+    "admin_login",
+    "create_organization",
+    "get_organization",
+    "update_organization",
+    "delete_organization",
+]
 
 
 @pytest.fixture(scope="session")
@@ -113,3 +123,24 @@ def secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
         yield boto3.client("secretsmanager", region_name="us-east-1")
     parameters.clear_caches()
     keys.clear_cache()
+
+
+@pytest.fixture
+def powertools_log(service_env: dict[str, str]) -> Iterator[io.StringIO]:
+    """The JSON lines that the functions' Powertools loggers write during the test.
+
+    Every function module is imported first, so the service's logger has its handler, and that
+    handler's stream is swapped for a buffer until the test ends.
+    """
+    from tests.integration.functions.invoke import handler_of
+
+    for function in FUNCTIONS:
+        handler_of(function)
+
+    buffer = io.StringIO()
+    handlers = logging.getLogger(service_env["POWERTOOLS_SERVICE_NAME"]).handlers
+    streams = [handler.setStream(buffer) for handler in handlers if isinstance(handler, logging.StreamHandler)]
+    yield buffer
+
+    for handler, stream in zip(handlers, streams, strict=True):
+        handler.setStream(stream)

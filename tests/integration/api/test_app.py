@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import json
+import re
 from collections.abc import Callable
 
 import pytest
+from pymongo.errors import OperationFailure, PyMongoError
 from orgservice.services.organizations import OrganizationService
 
 from tests.integration.functions.invoke import (
@@ -99,3 +103,44 @@ def test_unexpected_error_keeps_next_request(seeded: None, monkeypatch: pytest.M
 
     assert get_organization("Acme Corp").status == 500
     assert get_organization("Acme Corp").status == 200
+
+
+def log_lines(captured: str) -> list[dict[str, object]]:
+    """Parse the JSON lines that Powertools writes, skipping anything else."""
+    lines = []
+    for line in captured.splitlines():
+        try:
+            parsed = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(parsed, dict):
+            lines.append(parsed)
+    return lines
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(OperationFailure("secret-db-detail: E11000 on master.admins", code=11000), id="operation-failure"),
+        pytest.param(PyMongoError("secret-db-detail: server mongodb://admin:pw@10.0.0.5"), id="pymongo-error"),
+        pytest.param(KeyError("secret-db-detail"), id="key-error"),
+    ],
+)
+def test_error_detail_only_in_log(
+    seeded: None, monkeypatch: pytest.MonkeyPatch, powertools_log: io.StringIO, error: Exception
+) -> None:
+    def fail(self: OrganizationService, *, organization_name: str) -> None:
+        raise error
+
+    monkeypatch.setattr(OrganizationService, "get", fail)
+
+    response = get_organization("Acme Corp")
+
+    assert response.status == 500
+    assert "secret-db-detail" not in json.dumps(response.body)
+    assert "Traceback" not in json.dumps(response.body)
+    request_id = re.search(r"request id (\S+) ", response.detail).group(1)
+    logged = [line for line in log_lines(powertools_log.getvalue()) if line.get("message") == "Unhandled error"]
+    assert len(logged) == 1
+    assert logged[0]["correlation_id"] == request_id
+    assert "secret-db-detail" in logged[0]["exception"]
