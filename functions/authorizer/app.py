@@ -49,7 +49,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         settings = get_settings()
         keys = load_key_ring(settings)
     except ConfigurationError as error:
-        # API Gateway answers 500 when the authorizer raises anything but "Unauthorized".
+        # API Gateway returns 500 when the authorizer raises anything but "Unauthorized".
         logger.error("The authorizer is misconfigured", extra={"reason": str(error)})
         raise
 

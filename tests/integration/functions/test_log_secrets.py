@@ -36,7 +36,8 @@ def test_full_run_logs_no_secret(
     assert login("admin@acme.example.com", "wrong-password").status == 401
     token = login("admin@acme.example.com", PASSWORD).body["access_token"]
     context = authorize({"Authorization": f"Bearer {token}"})["context"]
-    assert update_organization(context, {"organization_name": "Acme Industries", "password": NEW_PASSWORD}).status == 200
+    changes = {"organization_name": "Acme Industries", "password": NEW_PASSWORD}
+    assert update_organization(context, changes).status == 200
     second_hash = bytes(master_db.admins.find_one({"_id": admin_id})["password_hash"])
 
     new_token = login("admin@acme.example.com", NEW_PASSWORD).body["access_token"]

@@ -125,7 +125,7 @@ def test_login_lock_ends_with_window(acme: Tenant, master_db: Database) -> None:
     fail_logins(acme.email, EMAIL_LIMIT)
     past = datetime.now(UTC) - timedelta(seconds=1)
 
-    # Moving the window's end into the past stands in for waiting; the TTL monitor may lag a minute.
+    # Moving the window's end into the past replaces waiting for it, and the TTL monitor may lag a minute.
     master_db.login_attempts.update_many({}, {"$set": {"expires_at": past}})
 
     assert login(acme.email, acme.password).status == 200

@@ -58,7 +58,7 @@ NO_VERIFIED_TOKEN = "The request carries no verified token; send 'Authorization:
 
 
 def _parse_token_version(value: Any) -> int | None:
-    # API Gateway hands the authorizer's context values to the function as strings.
+    # API Gateway passes the authorizer's context values to the function as strings.
     if isinstance(value, int) and not isinstance(value, bool):
         return value if value >= 0 else None
     if isinstance(value, str) and value.isascii() and value.isdigit():

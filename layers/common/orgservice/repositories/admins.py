@@ -83,7 +83,10 @@ class AdminRepository:
         with raise_duplicates("email"):
             result = self._collection.update_one(
                 {"_id": object_id, "$or": [{"email": {"$ne": email}}, {"password_hash": {"$ne": password_hash}}]},
-                {"$set": {"email": email, "password_hash": password_hash, "updated_at": now}, "$inc": {"token_version": 1}},
+                {
+                    "$set": {"email": email, "password_hash": password_hash, "updated_at": now},
+                    "$inc": {"token_version": 1},
+                },
                 session=session,
             )
         if result.matched_count == 1:
