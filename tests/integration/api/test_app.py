@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import Callable
@@ -105,19 +104,6 @@ def test_unexpected_error_keeps_next_request(seeded: None, monkeypatch: pytest.M
     assert get_organization("Acme Corp").status == 200
 
 
-def log_lines(captured: str) -> list[dict[str, object]]:
-    """Parse the JSON lines that Powertools writes, skipping anything else."""
-    lines = []
-    for line in captured.splitlines():
-        try:
-            parsed = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(parsed, dict):
-            lines.append(parsed)
-    return lines
-
-
 @pytest.mark.parametrize(
     "error",
     [
@@ -127,7 +113,7 @@ def log_lines(captured: str) -> list[dict[str, object]]:
     ],
 )
 def test_error_detail_only_in_log(
-    seeded: None, monkeypatch: pytest.MonkeyPatch, powertools_log: io.StringIO, error: Exception
+    seeded: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, error: Exception
 ) -> None:
     def fail(self: OrganizationService, *, organization_name: str) -> None:
         raise error
@@ -140,7 +126,7 @@ def test_error_detail_only_in_log(
     assert "secret-db-detail" not in json.dumps(response.body)
     assert "Traceback" not in json.dumps(response.body)
     request_id = re.search(r"request id (\S+) ", response.detail).group(1)
-    logged = [line for line in log_lines(powertools_log.getvalue()) if line.get("message") == "Unhandled error"]
+    logged = [record for record in caplog.records if record.getMessage() == "Unhandled error"]
     assert len(logged) == 1
-    assert logged[0]["correlation_id"] == request_id
-    assert "secret-db-detail" in logged[0]["exception"]
+    assert logged[0].request_id == request_id
+    assert "secret-db-detail" in caplog.text

@@ -47,8 +47,10 @@ def create_app(*routers: APIRouter, title: str) -> FastAPI:
             response = await call_next(request)
         except Exception as error:
             # Errors that escape the exception handlers still return the JSON shape, never a trace.
-            logger.exception("Unhandled error", extra={"error": type(error).__name__})
-            response = error_response(500, INTERNAL_ERROR.format(request_id=request_id_of(request)))
+            # The response names only the request id, and the log line carries it with the trace.
+            request_id = request_id_of(request)
+            logger.exception("Unhandled error", extra={"error": type(error).__name__, "request_id": request_id})
+            response = error_response(500, INTERNAL_ERROR.format(request_id=request_id))
 
         response.headers.update(SECURITY_HEADERS)
         # With a Lambda proxy integration, API Gateway's CORS setting covers only the preflight,

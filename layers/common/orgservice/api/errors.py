@@ -136,16 +136,21 @@ def register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(WTimeoutError)
     async def _database_unavailable(request: Request, error: Exception) -> JSONResponse:
         logger.error(
-            "MongoDB is unreachable or timed out", extra={"error": type(error).__name__, "reason": str(error)[:300]}
+            "MongoDB is unreachable or timed out",
+            extra={"error": type(error).__name__, "reason": str(error)[:300], "request_id": request_id_of(request)},
         )
         return error_response(503, DATABASE_UNAVAILABLE, headers={"Retry-After": "5"})
 
     @app.exception_handler(ConfigurationError)
     async def _configuration_error(request: Request, error: ConfigurationError) -> JSONResponse:
-        logger.error("The function is misconfigured", extra={"reason": str(error)})
+        logger.error(
+            "The function is misconfigured", extra={"reason": str(error), "request_id": request_id_of(request)}
+        )
         return error_response(500, MISCONFIGURED.format(request_id=request_id_of(request)))
 
     @app.exception_handler(Exception)
     async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
-        logger.exception("Unhandled error", extra={"error": type(error).__name__})
-        return error_response(500, INTERNAL_ERROR.format(request_id=request_id_of(request)))
+        # The response names only the request id, and the log line carries it with the exception and its trace.
+        request_id = request_id_of(request)
+        logger.exception("Unhandled error", extra={"error": type(error).__name__, "request_id": request_id})
+        return error_response(500, INTERNAL_ERROR.format(request_id=request_id))
