@@ -12,9 +12,9 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerRequestEvent,
     APIGatewayAuthorizerResponse,
 )
-from orgservice.core.config import ConfigurationError, get_settings
-from orgservice.core.keys import load_key_ring
-from orgservice.core.tokens import InvalidTokenError, verify_token
+from orgservice.core.config import ConfigurationError, Settings, get_settings
+from orgservice.core.keys import KeyRing, load_key_ring, refresh_key_ring
+from orgservice.core.tokens import InvalidTokenError, TokenClaims, UnknownKeyError, verify_token
 
 logger = Logger()
 
@@ -35,6 +35,27 @@ def _bearer_token(event: APIGatewayAuthorizerRequestEvent) -> str | None:
     return token.strip()
 
 
+def _verify(token: str, settings: Settings, keys: KeyRing) -> TokenClaims:
+    def verify(with_keys: KeyRing) -> TokenClaims:
+        return verify_token(
+            token,
+            keys=with_keys,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            leeway_seconds=settings.jwt_leeway_seconds,
+        )
+
+    try:
+        return verify(keys)
+    except UnknownKeyError:
+        # Another container may have read a rotated secret first and signed with the new key.
+        refreshed = refresh_key_ring(settings)
+        if refreshed is None:
+            raise
+        logger.info("Re-read the signing keys for a token with an unknown key id")
+        return verify(refreshed)
+
+
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = APIGatewayAuthorizerRequestEvent(event)
@@ -47,23 +68,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     try:
         settings = get_settings()
-        keys = load_key_ring(settings)
+        claims = _verify(token, settings, load_key_ring(settings))
+    except InvalidTokenError as error:
+        logger.info("Denied: invalid token", extra={"reason": str(error), "route": request.resource})
+        raise Exception(UNAUTHORIZED) from None
     except ConfigurationError as error:
         # API Gateway returns 500 when the authorizer raises anything but "Unauthorized".
         logger.error("The authorizer is misconfigured", extra={"reason": str(error)})
         raise
-
-    try:
-        claims = verify_token(
-            token,
-            keys=keys,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            leeway_seconds=settings.jwt_leeway_seconds,
-        )
-    except InvalidTokenError as error:
-        logger.info("Denied: invalid token", extra={"reason": str(error), "route": request.resource})
-        raise Exception(UNAUTHORIZED) from None
 
     arn = request.parsed_arn
     response = APIGatewayAuthorizerResponse(

@@ -241,3 +241,38 @@ def test_authorizer_allows_token_of_deleted_admin(acme: Tenant, token: str) -> N
     context = authorize(bearer(token))["context"]
 
     assert update_organization(context, {"organization_name": "Acme Reborn"}).status in (401, 404)
+
+
+@pytest.fixture
+def secret_key(acme: Tenant, secretsmanager, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Move the signing key into Secrets Manager, cached for five minutes as in AWS."""
+    key = "first-rotation-key-" * 3
+    secretsmanager.create_secret(Name="org/test/jwt-key", SecretString=key)
+    monkeypatch.delenv("JWT_SECRET_KEY")
+    monkeypatch.setenv("JWT_SECRET_ID", "org/test/jwt-key")
+    monkeypatch.setenv("SECRET_CACHE_SECONDS", "300")
+    get_settings.cache_clear()
+    return key
+
+
+def test_authorizer_rereads_rotated_key(acme: Tenant, secret_key: str, secretsmanager) -> None:
+    assert authorize(bearer(sign(service_claims(acme), secret_key)))["principalId"] == acme.admin_id
+    new_key = "second-rotation-key-" * 3
+    secretsmanager.put_secret_value(SecretId="org/test/jwt-key", SecretString=new_key)
+
+    new_token = sign(service_claims(acme), new_key)
+
+    assert authorize(bearer(new_token))["principalId"] == acme.admin_id
+    assert authorize(bearer(sign(service_claims(acme), secret_key)))["principalId"] == acme.admin_id
+
+
+def test_authorizer_rereads_keys_rarely(acme: Tenant, secret_key: str, secretsmanager) -> None:
+    assert authorize(bearer(sign(service_claims(acme), secret_key)))["principalId"] == acme.admin_id
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        authorize(bearer(sign(service_claims(acme), secret_key, kid="0123456789abcdef")))
+    new_key = "second-rotation-key-" * 3
+    secretsmanager.put_secret_value(SecretId="org/test/jwt-key", SecretString=new_key)
+
+    # The unknown kid above used up the forced re-read, so the cached keys stay until it may run again.
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        authorize(bearer(sign(service_claims(acme), new_key)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jwt
 import pytest
 from bson import ObjectId
 from orgservice.errors import AuthenticationError, NotFoundError
@@ -91,3 +92,36 @@ def test_resolve_missing_organization_not_found(
 
     with pytest.raises(NotFoundError, match="no longer exists"):
         admin_service.resolve(Principal(admin_id=acme.admin.id, organization_id=acme.organization.id))
+
+
+@pytest.mark.parametrize("version", [0, 2])
+def test_resolve_other_token_version_rejected(
+    acme: OrganizationWithAdmin, admin_service: AdminService, master_db: Database, version: int
+) -> None:
+    master_db.admins.update_one({"_id": ObjectId(acme.admin.id)}, {"$set": {"token_version": 1}})
+    principal = Principal(admin_id=acme.admin.id, organization_id=acme.organization.id, token_version=version)
+
+    with pytest.raises(AuthenticationError, match="revoked"):
+        admin_service.resolve(principal)
+
+
+def test_resolve_admin_without_version_counts_zero(
+    acme: OrganizationWithAdmin, admin_service: AdminService, master_db: Database
+) -> None:
+    master_db.admins.update_one({"_id": ObjectId(acme.admin.id)}, {"$unset": {"token_version": ""}})
+
+    admin, _organization = admin_service.resolve(
+        Principal(admin_id=acme.admin.id, organization_id=acme.organization.id, token_version=0)
+    )
+
+    assert admin.token_version == 0
+
+
+def test_login_token_carries_admin_version(
+    acme: OrganizationWithAdmin, admin_service: AdminService, master_db: Database
+) -> None:
+    master_db.admins.update_one({"_id": ObjectId(acme.admin.id)}, {"$set": {"token_version": 7}})
+
+    issued = admin_service.login(email="admin@acme.example.com", password=PASSWORD)
+
+    assert jwt.decode(issued.access_token, options={"verify_signature": False})["ver"] == 7

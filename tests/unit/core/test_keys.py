@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import jwt
 import pytest
 from orgservice.core.config import MIN_JWT_KEY_BYTES, ConfigurationError, get_settings
-from orgservice.core.keys import KeyRing, SigningKey, key_id, load_key_ring
+from orgservice.core.keys import KeyRing, SigningKey, key_id, load_key_ring, refresh_key_ring
 from orgservice.core.tokens import InvalidTokenError, issue_token, verify_token
 
 SECRET_ID = "org/jwt-key"
@@ -217,3 +217,29 @@ def test_binary_secret_decoded_as_utf8(secretsmanager, monkeypatch: pytest.Monke
     monkeypatch.setenv("JWT_SECRET_ID", SECRET_ID)
 
     assert load_key_ring(get_settings()).current.secret == FIRST_KEY
+
+
+def test_refresh_reads_past_cache(stored_secret, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_CACHE_SECONDS", "300")
+    get_settings.cache_clear()
+    load_key_ring(get_settings())
+    rotate(stored_secret, SECOND_KEY)
+
+    refreshed = refresh_key_ring(get_settings())
+
+    assert refreshed is not None
+    assert refreshed.current.secret == SECOND_KEY
+    assert refreshed.previous.secret == FIRST_KEY
+    assert load_key_ring(get_settings()) == refreshed
+
+
+def test_refresh_runs_once_per_interval(stored_secret) -> None:
+    assert refresh_key_ring(get_settings()) is not None
+
+    assert refresh_key_ring(get_settings()) is None
+
+
+def test_refresh_without_secret_returns_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_SECRET_KEY", FIRST_KEY)
+
+    assert refresh_key_ring(get_settings()) is None

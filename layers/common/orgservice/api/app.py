@@ -58,6 +58,8 @@ def create_app(*routers: APIRouter, title: str) -> FastAPI:
         allowed_origin = _allowed_origin()
         if allowed_origin:
             response.headers["Access-Control-Allow-Origin"] = allowed_origin
+            # Browsers hide response headers outside the CORS safelist unless the response names them.
+            response.headers["Access-Control-Expose-Headers"] = "Retry-After"
         logger.info(
             "Request handled",
             extra={

@@ -26,6 +26,12 @@ _providers: dict[str, Any] = {}
 # never rotated costs no Secrets Manager call per request.
 _previous_absent_until: dict[str, float] = {}
 
+# A token can name a key that this container has not read yet, because another container read the
+# rotated secret first. A forced re-read then runs at most once per this many seconds, so tokens with
+# made-up key ids cannot turn every request into a Secrets Manager call.
+FORCED_REFRESH_INTERVAL_SECONDS = 30
+_last_forced_refresh: dict[str, float] = {}
+
 
 @dataclass(frozen=True, slots=True)
 class SigningKey:
@@ -88,11 +94,13 @@ def _as_text(value: Any, secret_id: str) -> str:
     return str(value)
 
 
-def _read_current(secret_id: str, max_age: int) -> str:
+def _read_current(secret_id: str, max_age: int, *, force: bool) -> str:
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
     try:
-        value = _provider(CURRENT_STAGE).get(secret_id, max_age=max_age, VersionStage=CURRENT_STAGE)
+        value = _provider(CURRENT_STAGE).get(
+            secret_id, max_age=max_age, force_fetch=force, VersionStage=CURRENT_STAGE
+        )
     except GetParameterError as error:
         raise ConfigurationError(
             f"Reading secret {secret_id!r} from AWS Secrets Manager failed ({error}); "
@@ -101,14 +109,16 @@ def _read_current(secret_id: str, max_age: int) -> str:
     return _as_text(value, secret_id)
 
 
-def _read_previous(secret_id: str, max_age: int) -> str | None:
+def _read_previous(secret_id: str, max_age: int, *, force: bool) -> str | None:
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-    if _previous_absent_until.get(secret_id, 0.0) > time.monotonic():
+    if not force and _previous_absent_until.get(secret_id, 0.0) > time.monotonic():
         return None
 
     try:
-        value = _provider(PREVIOUS_STAGE).get(secret_id, max_age=max_age, VersionStage=PREVIOUS_STAGE)
+        value = _provider(PREVIOUS_STAGE).get(
+            secret_id, max_age=max_age, force_fetch=force, VersionStage=PREVIOUS_STAGE
+        )
     except GetParameterError as error:
         # A secret that was never rotated has no AWSPREVIOUS version, and Secrets Manager reports
         # that as ResourceNotFoundException. Any other failure is a real error.
@@ -119,6 +129,8 @@ def _read_previous(secret_id: str, max_age: int) -> str | None:
             ) from error
         _previous_absent_until[secret_id] = time.monotonic() + max_age
         return None
+
+    _previous_absent_until.pop(secret_id, None)
     return _as_text(value, secret_id)
 
 
@@ -128,11 +140,33 @@ def load_key_ring(settings: Settings) -> KeyRing:
     Raises ConfigurationError when no key is configured, a key cannot be read, or a key is shorter
     than MIN_JWT_KEY_BYTES bytes of UTF-8.
     """
+    return _load(settings, force=False)
+
+
+def refresh_key_ring(settings: Settings) -> KeyRing | None:
+    """Re-read the keys from Secrets Manager past the cache, for a token that names an unknown key.
+
+    Returns None without reading when no secret is configured or the last forced re-read of the
+    secret ran less than FORCED_REFRESH_INTERVAL_SECONDS ago.
+    """
+    secret_id = settings.jwt_secret_id
+    if not secret_id:
+        return None
+
+    now = time.monotonic()
+    last = _last_forced_refresh.get(secret_id)
+    if last is not None and now - last < FORCED_REFRESH_INTERVAL_SECONDS:
+        return None
+    _last_forced_refresh[secret_id] = now
+    return _load(settings, force=True)
+
+
+def _load(settings: Settings, *, force: bool) -> KeyRing:
     if settings.jwt_secret_id:
         secret_id = settings.jwt_secret_id
         max_age = settings.secret_cache_seconds
-        current = _checked(_read_current(secret_id, max_age), f"secret {secret_id!r}")
-        previous_secret = _read_previous(secret_id, max_age)
+        current = _checked(_read_current(secret_id, max_age, force=force), f"secret {secret_id!r}")
+        previous_secret = _read_previous(secret_id, max_age, force=force)
         if previous_secret is None or previous_secret == current.secret:
             return KeyRing(current=current)
         return KeyRing(current=current, previous=_checked(previous_secret, f"secret {secret_id!r} ({PREVIOUS_STAGE})"))
@@ -146,3 +180,4 @@ def clear_cache() -> None:
     """Forget the cached keys, so the next load reads Secrets Manager again."""
     _providers.clear()
     _previous_absent_until.clear()
+    _last_forced_refresh.clear()

@@ -25,6 +25,10 @@ class InvalidTokenError(Exception):
     """The token is malformed, expired, or not signed by this service; the message is safe to return."""
 
 
+class UnknownKeyError(InvalidTokenError):
+    """The token's `kid` names neither the current nor the previous key that the verifier holds."""
+
+
 @dataclass(frozen=True, slots=True)
 class TokenClaims:
     """Verified identity carried by a token."""
@@ -76,7 +80,7 @@ def _key_of(token: str, keys: KeyRing) -> SigningKey:
 
     key = keys.find(kid)
     if key is None:
-        raise InvalidTokenError("The token was signed with a key that is no longer accepted; log in again.")
+        raise UnknownKeyError("The token was signed with a key that is no longer accepted; log in again.")
     return key
 
 
