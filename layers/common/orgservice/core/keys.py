@@ -27,8 +27,8 @@ _providers: dict[str, Any] = {}
 _previous_absent_until: dict[str, float] = {}
 
 # A token can name a key that this container has not read yet, because another container read the
-# rotated secret first. A forced re-read then runs at most once per this many seconds, so tokens with
-# made-up key ids cannot turn every request into a Secrets Manager call.
+# rotated secret first. A forced re-read then runs at most once per this many seconds in each
+# container, so tokens with made-up key ids cost at most one Secrets Manager call per interval.
 FORCED_REFRESH_INTERVAL_SECONDS = 30
 _last_forced_refresh: dict[str, float] = {}
 
