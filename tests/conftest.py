@@ -109,3 +109,11 @@ def secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     with mock_aws():
         yield boto3.client("secretsmanager", region_name="us-east-1")
     parameters.clear_caches()
+
+
+@pytest.fixture
+def ssm(secretsmanager: object) -> object:
+    """A moto SSM client in the same mocked account as the `secretsmanager` fixture."""
+    import boto3
+
+    return boto3.client("ssm", region_name="us-east-1")
