@@ -12,8 +12,9 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerRequestEvent,
     APIGatewayAuthorizerResponse,
 )
-from orgservice.core.config import get_settings, resolve_jwt_key
+from orgservice.core.config import ConfigurationError, get_settings, resolve_jwt_key
 from orgservice.core.tokens import InvalidTokenError, verify_token
+from orgservice.observability import authorizer_denied, metrics, tracer
 
 logger = Logger()
 
@@ -34,27 +35,41 @@ def _bearer_token(event: APIGatewayAuthorizerRequestEvent) -> str | None:
     return token.strip()
 
 
-@logger.inject_lambda_context(clear_state=True)
+def _signing_key() -> str:
+    try:
+        return resolve_jwt_key(get_settings())
+    except ConfigurationError as error:
+        # API Gateway answers 500 through the AUTHORIZER_FAILURE gateway response; the next
+        # request reads the settings and the key again.
+        logger.error("The authorizer is misconfigured", extra={"reason": str(error)})
+        raise
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = APIGatewayAuthorizerRequestEvent(event)
-    logger.set_correlation_id(request.request_context.request_id)
+    logger.append_keys(method=request.http_method, route=request.resource)
 
     token = _bearer_token(request)
     if token is None:
-        logger.info("Denied: no bearer token", extra={"route": request.resource})
+        authorizer_denied()
+        logger.info("Denied: no bearer token")
         raise Exception(UNAUTHORIZED)
 
     settings = get_settings()
     try:
         claims = verify_token(
             token,
-            key=resolve_jwt_key(settings),
+            key=_signing_key(),
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             leeway_seconds=settings.jwt_leeway_seconds,
         )
     except InvalidTokenError as error:
-        logger.info("Denied: invalid token", extra={"reason": str(error), "route": request.resource})
+        authorizer_denied()
+        logger.info("Denied: invalid token", extra={"reason": str(error)})
         raise Exception(UNAUTHORIZED) from None
 
     arn = request.parsed_arn

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools import Logger
 
+from orgservice import observability
 from orgservice.core.config import Settings, resolve_jwt_key
 from orgservice.core.security import verify_against_dummy, verify_password
 from orgservice.core.tokens import issue_token
@@ -44,10 +45,12 @@ class AdminService:
             # whether the email has an account.
             verify_against_dummy(password, rounds=self._settings.bcrypt_rounds)
             logger.info("Login failed: unknown email")
+            observability.login_failed()
             raise AuthenticationError(INVALID_CREDENTIALS)
 
         if not verify_password(password, admin.password_hash):
             logger.info("Login failed: wrong password", extra={"admin_id": admin.id})
+            observability.login_failed()
             raise AuthenticationError(INVALID_CREDENTIALS)
 
         token = issue_token(
@@ -59,6 +62,7 @@ class AdminService:
             expires_seconds=self._settings.jwt_expires_seconds,
         )
         logger.info("Login succeeded", extra={"admin_id": admin.id, "organization_id": admin.organization_id})
+        observability.login_succeeded()
         return IssuedToken(access_token=token, expires_in=self._settings.jwt_expires_seconds)
 
     def resolve(self, principal: Principal) -> tuple[Admin, Organization]:
