@@ -1,7 +1,7 @@
 """One OpenAPI 3.1 document for the whole API, and Swagger UI for it in the local runner.
 
 Each function's FastAPI app describes its own route; this module merges those descriptions and
-adds what only the template knows: which routes the Lambda authorizer protects, described as a
+adds what only the template states: which routes the Lambda authorizer protects, described as a
 bearer JWT security scheme. `python -m local_api openapi` writes the document (`make openapi`
 keeps docs/openapi.json current), and `make run` serves it at /openapi.json with Swagger UI at /docs.
 """
@@ -57,10 +57,10 @@ def _protected_operations(template: SamTemplate) -> set[tuple[str, str]]:
     return protected
 
 
-def _merge(target: dict[str, Any], source: Mapping[str, Any], what: str) -> None:
+def _merge(target: dict[str, Any], source: Mapping[str, Any], kind: str) -> None:
     for name, value in source.items():
         if name in target and target[name] != value:
-            raise OpenApiError(f"Two functions describe {what} {name!r} differently; give them one definition.")
+            raise OpenApiError(f"Two functions describe {kind} {name!r} differently; give them one definition.")
         target[name] = value
 
 
@@ -106,7 +106,7 @@ def build_document(template: SamTemplate) -> dict[str, Any]:
 
 
 def render(document: Mapping[str, Any]) -> str:
-    """The document as docs/openapi.json stores it."""
+    """Serialize the document as docs/openapi.json stores it."""
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 

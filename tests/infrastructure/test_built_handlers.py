@@ -1,7 +1,7 @@
 """Every handler as `sam build` packaged it, run with only its own folder and the built layer.
 
-Each function runs in a fresh interpreter without site-packages (`python -S`), the way a Lambda
-container sees /var/task and /opt/python, so a dependency missing from the layer fails here. The
+Each function runs in a fresh interpreter without site-packages (`python -S`), as a Lambda
+container imports only from /var/task and /opt/python, so a dependency missing from the layer fails here. The
 event is the function's file in events/, with the placeholders filled from a demo organization.
 
 `make build` writes .aws-sam/build; without it these tests skip, unless REQUIRE_SAM_BUILD=1 (as
@@ -27,8 +27,8 @@ from tests.infrastructure.conftest import ROOT
 
 BUILD_DIR = ROOT / ".aws-sam" / "build"
 
-# What each function returns for its event. The authorizer allows; the API functions answer with
-# these status codes. They run in this order, so delete comes last.
+# The status code that each API function returns for its event (the authorizer returns an Allow
+# policy instead). They run in this order, so delete comes last.
 EXPECTED_STATUS = {
     "AuthorizerFunction": None,
     "CreateOrganizationFunction": 201,

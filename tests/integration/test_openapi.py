@@ -65,7 +65,8 @@ def test_local_runner_serves_swagger_ui_and_document() -> None:
     document = client.get("/openapi.json").json()
 
     assert page.status_code == 200
-    assert "swagger-ui" in page.text and "/openapi.json" in page.text
+    assert "swagger-ui" in page.text
+    assert "/openapi.json" in page.text
     assert document["servers"] == [{"url": "/", "description": "this local runner"}]
     assert "/org/create" in document["paths"]
 
