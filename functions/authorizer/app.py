@@ -39,8 +39,8 @@ def _signing_key() -> str:
     try:
         return resolve_jwt_key(get_settings())
     except ConfigurationError as error:
-        # API Gateway answers 500 through the AUTHORIZER_FAILURE gateway response; the next
-        # request reads the settings and the key again.
+        # Any exception other than "Unauthorized" makes API Gateway return 500 through the
+        # AUTHORIZER_CONFIGURATION_ERROR gateway response. The next request reads the key again.
         logger.error("The authorizer is misconfigured", extra={"reason": str(error)})
         raise
 
