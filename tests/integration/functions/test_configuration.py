@@ -6,7 +6,7 @@ import secrets
 
 import pytest
 from orgservice.core import db
-from orgservice.core.config import get_settings
+from orgservice.core.config import ConfigurationError, get_settings
 
 from tests.integration.functions.invoke import authorize, create_organization, get_organization, login
 
@@ -143,6 +143,22 @@ def test_ssm_parameters_configure_create_login_and_authorizer(
 
     assert create_organization("Acme Corp", "admin@acme.example.com").status == 201
     token = login("admin@acme.example.com", "correct-horse-42").body["access_token"]
+    response = authorize({"Authorization": f"Bearer {token}"})
+
+    assert response["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+
+
+def test_authorizer_missing_key_fails_until_created(
+    secret_env: dict[str, str], secretsmanager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_organization("Acme Corp", "admin@acme.example.com")
+    token = login("admin@acme.example.com", "correct-horse-42").body["access_token"]
+    monkeypatch.setenv("JWT_SECRET_ID", "org/test/jwt-key-later")
+    reload_settings()
+
+    with pytest.raises(ConfigurationError, match="'org/test/jwt-key-later'"):
+        authorize({"Authorization": f"Bearer {token}"})
+    secretsmanager.create_secret(Name="org/test/jwt-key-later", SecretString=secret_env["jwt_key"])
     response = authorize({"Authorization": f"Bearer {token}"})
 
     assert response["policyDocument"]["Statement"][0]["Effect"] == "Allow"
