@@ -69,15 +69,26 @@ def loaded_handlers(service_env: dict[str, str]) -> None:
 
 @pytest.fixture
 def output(loaded_handlers: None, capsys: pytest.CaptureFixture[str]) -> Iterator[Output]:
-    """Send the service logger's lines to a buffer; EMF documents go to standard output."""
+    """Collect the JSON log lines of every module, and the EMF documents from standard output.
+
+    Modules imported before the test set POWERTOOLS_SERVICE_NAME log under another parent logger,
+    so the lines are collected at the root logger, with the service logger's Powertools formatter
+    and its correlation id and keys. The service handler's own copy of each line is dropped.
+    """
     handlers = logging.getLogger(SERVICE).handlers
     originals = [handler.stream for handler in handlers]
     stream = io.StringIO()
+    collector = logging.StreamHandler(stream)
+    collector.setFormatter(handlers[0].formatter)
     for handler in handlers:
         # Assigned rather than set with setStream, which would flush a stream that may be closed.
-        handler.stream = stream
+        handler.stream = io.StringIO()
+    logging.getLogger().addHandler(collector)
     capsys.readouterr()
+
     yield Output(stream, capsys)
+
+    logging.getLogger().removeHandler(collector)
     for handler, original in zip(handlers, originals, strict=True):
         handler.stream = original
 
