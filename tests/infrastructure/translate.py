@@ -48,10 +48,11 @@ class OfflinePolicyLoader:
 
 def _package_local_code(template: dict[str, Any]) -> None:
     for logical_id, resource in (template.get("Resources") or {}).items():
-        prop = CODE_PROPERTIES.get(resource.get("Type"))
+        code_property = CODE_PROPERTIES.get(resource.get("Type"))
         properties = resource.get("Properties") or {}
-        if prop and isinstance(properties.get(prop), str) and not properties[prop].startswith("s3://"):
-            properties[prop] = f"s3://{PLACEHOLDER_BUCKET}/{logical_id}.zip"
+        location = properties.get(code_property)
+        if code_property and isinstance(location, str) and not location.startswith("s3://"):
+            properties[code_property] = f"s3://{PLACEHOLDER_BUCKET}/{logical_id}.zip"
 
 
 def translate(path: Path) -> dict[str, Any]:

@@ -85,8 +85,8 @@ def create_handler(app: FastAPI, logger: Logger) -> Callable[[dict[str, Any], An
     # The REST API event's "path" carries no stage prefix, so routes match under /Prod and any other stage.
     adapter = Mangum(app, lifespan="off")
 
-    # Mangum logs its own plain-text line per request through the root logger, which Lambda prints
-    # beside the JSON access line above; its warnings and errors still get through.
+    # Mangum logs its own plain-text line per request through the root logger, and Lambda prints
+    # that line beside the JSON access line above. Mangum's warnings and errors still get through.
     logging.getLogger("mangum").setLevel(logging.WARNING)
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

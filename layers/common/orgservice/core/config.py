@@ -18,8 +18,8 @@ from dataclasses import dataclass
 # HS256 keys shorter than the hash output weaken the signature (RFC 7518, section 3.2).
 MIN_JWT_KEY_BYTES = 32
 
-# Where MONGODB_URI_SECRET_ID and JWT_SECRET_ID point: a Secrets Manager secret (name or ARN), or the
-# name of an SSM Parameter Store parameter, usually a SecureString.
+# Values of SECRET_STORE, the store that MONGODB_URI_SECRET_ID and JWT_SECRET_ID name a value in: a
+# Secrets Manager secret (name or ARN), or an SSM Parameter Store parameter, usually a SecureString.
 SECRETS_MANAGER = "secretsmanager"
 SSM = "ssm"
 SECRET_STORES = (SECRETS_MANAGER, SSM)
@@ -106,7 +106,7 @@ def _fetch_secret(secret_id: str, max_age: int, store: str | None = None) -> str
     AWS at most once per max_age. A failed read is not cached: the request gets a clear error, and
     the next request tries again, so a secret created after the deploy needs no restart.
     """
-    # Only AWS deployments read secrets, so local runs and the tests never import boto3 for it.
+    # Imported here because only functions with a secret id set need boto3, so local runs skip it.
     from aws_lambda_powertools.utilities import parameters
 
     store = store or get_settings().secret_store
