@@ -1,4 +1,5 @@
-"""Command line of the local runner: `python -m local_api serve` and `python -m local_api invoke FUNCTION EVENT`."""
+"""Command line of the local runner: `python -m local_api serve`, `python -m local_api invoke FUNCTION EVENT`
+and `python -m local_api openapi`."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from pathlib import Path
 from local_api.errors import LocalRunnerError
 from local_api.invoke import invoke_function
 from local_api.local_state import STATE_DIR_VARIABLE, state_dir_from_environment
+from local_api.openapi import DOCUMENT_PATH, write_document
 from local_api.server import DEFAULT_HOST, ServeOptions, host_from_environment, port_from_environment, serve
-from local_api.template import TEMPLATE_PATH
+from local_api.template import TEMPLATE_PATH, load_template
 
 logger = logging.getLogger("local_api")
 
@@ -67,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         "function", help="logical id of the function in the template, e.g. GetOrganizationFunction"
     )
     invoke_parser.add_argument("event", type=Path, help="JSON event file, e.g. events/get_organization.json")
+    openapi_parser = commands.add_parser(
+        "openapi", parents=[common], help="write the OpenAPI document of the whole API"
+    )
+    openapi_parser.add_argument(
+        "--output", type=Path, default=DOCUMENT_PATH, help="file to write (default: %(default)s)"
+    )
     return parser
 
 
@@ -117,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if arguments.command == "serve":
             return _run_serve(arguments)
+        if arguments.command == "openapi":
+            write_document(load_template(arguments.template, dict(arguments.parameter_overrides)), arguments.output)
+            logger.info("Wrote %s", arguments.output)
+            return 0
         return _run_invoke(arguments)
     except LocalRunnerError as error:
         logger.error("%s", error)

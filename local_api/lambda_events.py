@@ -159,12 +159,17 @@ def load_handler(code_uri: str | Path, handler: str = "app.handler") -> Handler:
     Every function names its module `app`, so each is loaded under its own name in sys.modules.
     A lock keeps a second thread from getting a module that is still executing.
     """
+    return getattr(load_module(code_uri, handler), handler.rpartition(".")[2])
+
+
+def load_module(code_uri: str | Path, handler: str = "app.handler") -> Any:
+    """Import the module that holds a function's handler, as `load_handler` does, and return it."""
     ensure_layer_on_path()
     folder = (ROOT / code_uri).resolve()
-    module_name, _, attribute = handler.rpartition(".")
+    module_name = handler.rpartition(".")[0]
     unique_name = f"lambda_{folder.name}_{module_name.replace('.', '_')}"
     with _LOAD_LOCK:
-        return getattr(_import_module(unique_name, folder, module_name, handler), attribute)
+        return _import_module(unique_name, folder, module_name, handler)
 
 
 def _import_module(unique_name: str, folder: Path, module_name: str, handler: str) -> Any:

@@ -15,6 +15,7 @@ from uvicorn.config import STARTUP_FAILURE
 from local_api.errors import LocalRunnerError
 from local_api.functions import LocalFunctions
 from local_api.gateway import LocalGateway
+from local_api.openapi import DOCS_URL, ApiDocs
 from local_api.local_state import (
     apply_environment,
     local_environment,
@@ -97,8 +98,9 @@ class LocalApiServer(uvicorn.Server):
     def __init__(
         self, gateway: LocalGateway, host: str, port: int, on_started: Callable[[str], None] | None = None
     ) -> None:
+        docs = ApiDocs(gateway, gateway.template, route_exists=lambda path: bool(gateway.routes.for_path(path)))
         config = uvicorn.Config(
-            gateway,
+            docs,
             host=host,
             port=port,
             lifespan="off",
@@ -137,6 +139,7 @@ class LocalApiServer(uvicorn.Server):
             self.url,
             stages,
         )
+        logger.info("Swagger UI of the API at %s%s", self.url, DOCS_URL)
         if self.on_started is not None:
             self.on_started(self.url)
 

@@ -144,3 +144,11 @@ def powertools_log(service_env: dict[str, str]) -> Iterator[io.StringIO]:
 
     for handler, stream in zip(handlers, streams, strict=True):
         handler.setStream(stream)
+
+
+@pytest.fixture
+def ssm(secretsmanager: object) -> object:
+    """A moto SSM client in the same mocked account as the `secretsmanager` fixture."""
+    import boto3
+
+    return boto3.client("ssm", region_name="us-east-1")

@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from orgservice.core.config import ConfigurationError, Settings, get_settings
 from orgservice.core.keys import KeyRing, load_key_ring, refresh_key_ring
 from orgservice.core.tokens import InvalidTokenError, TokenClaims, UnknownKeyError, verify_token
+from orgservice.observability import authorizer_denied, metrics, tracer
 
 logger = Logger()
 
@@ -56,21 +57,25 @@ def _verify(token: str, settings: Settings, keys: KeyRing) -> TokenClaims:
         return verify(refreshed)
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = APIGatewayAuthorizerRequestEvent(event)
-    logger.set_correlation_id(request.request_context.request_id)
+    logger.append_keys(method=request.http_method, route=request.resource)
 
     token = _bearer_token(request)
     if token is None:
-        logger.info("Denied: no bearer token", extra={"route": request.resource})
+        authorizer_denied()
+        logger.info("Denied: no bearer token")
         raise Exception(UNAUTHORIZED)
 
     try:
         settings = get_settings()
         claims = _verify(token, settings, load_key_ring(settings))
     except InvalidTokenError as error:
-        logger.info("Denied: invalid token", extra={"reason": str(error), "route": request.resource})
+        authorizer_denied()
+        logger.info("Denied: invalid token", extra={"reason": str(error)})
         raise Exception(UNAUTHORIZED) from None
     except ConfigurationError as error:
         # API Gateway returns 500 when the authorizer raises anything but "Unauthorized".

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from orgservice.core.config import ConfigurationError, get_settings, resolve_mongodb_uri
+from orgservice.core.config import ConfigurationError, Settings, get_settings, resolve_mongodb_uri
+from orgservice.core.keys import load_key_ring
+
+def resolve_jwt_key(settings: Settings) -> str:
+    """The key that signs new tokens."""
+    return load_key_ring(settings).current.secret
+
 
 SETTING_VARIABLES = [
     "MONGODB_URI",
@@ -20,6 +26,7 @@ SETTING_VARIABLES = [
     "JWT_EXPIRES_SECONDS",
     "JWT_LEEWAY_SECONDS",
     "BCRYPT_ROUNDS",
+    "SECRET_STORE",
     "SECRET_CACHE_SECONDS",
     "LOGIN_MAX_FAILURES_PER_EMAIL",
     "LOGIN_MAX_FAILURES_PER_IP",
@@ -157,3 +164,97 @@ def test_missing_secret_names_secret_id(monkeypatch: pytest.MonkeyPatch, secrets
 
     assert "'org/does-not-exist'" in str(caught.value)
     assert "check that it exists" in str(caught.value)
+
+
+def test_secret_reread_when_cache_disabled(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
+    secretsmanager.create_secret(Name="org/jwt-key", SecretString="a" * 48)
+    monkeypatch.setenv("JWT_SECRET_ID", "org/jwt-key")
+    monkeypatch.setenv("SECRET_CACHE_SECONDS", "0")
+    resolve_jwt_key(get_settings())
+
+    secretsmanager.put_secret_value(SecretId="org/jwt-key", SecretString="b" * 48)
+
+    assert resolve_jwt_key(get_settings()) == "b" * 48
+
+
+def test_secret_cached_within_max_age(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
+    secretsmanager.create_secret(Name="org/jwt-key", SecretString="a" * 48)
+    monkeypatch.setenv("JWT_SECRET_ID", "org/jwt-key")
+    monkeypatch.setenv("SECRET_CACHE_SECONDS", "300")
+    resolve_jwt_key(get_settings())
+
+    secretsmanager.put_secret_value(SecretId="org/jwt-key", SecretString="b" * 48)
+
+    assert resolve_jwt_key(get_settings()) == "a" * 48
+
+
+def test_binary_secret_never_used_as_repr(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
+    secret = "s" * 48
+    secretsmanager.create_secret(Name="org/jwt-key", SecretBinary=secret.encode("utf-8"))
+    monkeypatch.setenv("JWT_SECRET_ID", "org/jwt-key")
+
+    try:
+        key = resolve_jwt_key(get_settings())
+    except ConfigurationError:
+        return  # Rejecting a binary secret with a clear message is also correct.
+
+    assert key == secret
+
+
+def test_secret_store_defaults_to_secrets_manager() -> None:
+    assert get_settings().secret_store == "secretsmanager"
+
+
+def test_secret_store_rejects_unknown_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_STORE", "vault")
+
+    with pytest.raises(ConfigurationError, match="SECRET_STORE='vault' is not supported; set it to one of"):
+        get_settings()
+
+
+def test_mongodb_uri_read_from_ssm_parameter(monkeypatch: pytest.MonkeyPatch, ssm) -> None:
+    ssm.put_parameter(Name="/org/test/mongodb-uri", Value="mongodb://127.0.0.1:27019/", Type="SecureString")
+    monkeypatch.setenv("SECRET_STORE", "ssm")
+    monkeypatch.setenv("MONGODB_URI_SECRET_ID", "/org/test/mongodb-uri")
+
+    assert resolve_mongodb_uri(get_settings()) == "mongodb://127.0.0.1:27019/"
+
+
+def test_jwt_key_read_from_ssm_parameter(monkeypatch: pytest.MonkeyPatch, ssm) -> None:
+    ssm.put_parameter(Name="/org/test/jwt-key", Value="p" * 48, Type="SecureString")
+    monkeypatch.setenv("SECRET_STORE", "SSM")
+    monkeypatch.setenv("JWT_SECRET_ID", "/org/test/jwt-key")
+
+    assert resolve_jwt_key(get_settings()) == "p" * 48
+
+
+def test_secret_read_by_full_arn(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
+    arn = secretsmanager.create_secret(Name="org/mongodb-uri", SecretString="mongodb://127.0.0.1:27018/")["ARN"]
+    monkeypatch.setenv("MONGODB_URI_SECRET_ID", arn)
+
+    assert resolve_mongodb_uri(get_settings()) == "mongodb://127.0.0.1:27018/"
+
+
+@pytest.mark.parametrize(
+    ("variable", "resolve"),
+    [("MONGODB_URI_SECRET_ID", resolve_mongodb_uri), ("JWT_SECRET_ID", resolve_jwt_key)],
+)
+def test_missing_ssm_parameter_names_parameter(monkeypatch: pytest.MonkeyPatch, ssm, variable, resolve) -> None:
+    monkeypatch.setenv("SECRET_STORE", "ssm")
+    monkeypatch.setenv(variable, "/org/does-not-exist")
+
+    with pytest.raises(ConfigurationError) as caught:
+        resolve(get_settings())
+
+    assert "'/org/does-not-exist' from SSM Parameter Store failed" in str(caught.value)
+    assert "check that it exists" in str(caught.value)
+
+
+def test_missing_secret_read_again_once_created(monkeypatch: pytest.MonkeyPatch, secretsmanager) -> None:
+    monkeypatch.setenv("JWT_SECRET_ID", "org/jwt-key")
+    with pytest.raises(ConfigurationError):
+        resolve_jwt_key(get_settings())
+
+    secretsmanager.create_secret(Name="org/jwt-key", SecretString="n" * 48)
+
+    assert resolve_jwt_key(get_settings()) == "n" * 48

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,7 @@ from mangum import Mangum
 
 from orgservice.api.errors import INTERNAL_ERROR, error_response, register_error_handlers, request_id_of
 from orgservice.core.config import ConfigurationError, get_settings
+from orgservice.observability import metrics, trace_mongodb, tracer
 
 logger = Logger(child=True)
 
@@ -35,6 +37,8 @@ def _allowed_origin() -> str | None:
 
 def create_app(*routers: APIRouter, title: str) -> FastAPI:
     """Build an app with the shared error mapping, security headers and one access log line per request."""
+    # Before any MongoClient exists, so that every MongoDB command becomes a trace subsegment.
+    trace_mongodb()
     app = FastAPI(title=title, docs_url=None, redoc_url=None)
     register_error_handlers(app)
     for router in routers:
@@ -60,11 +64,12 @@ def create_app(*routers: APIRouter, title: str) -> FastAPI:
             response.headers["Access-Control-Allow-Origin"] = allowed_origin
             # Browsers hide response headers outside the CORS safelist unless the response names them.
             response.headers["Access-Control-Expose-Headers"] = "Retry-After"
+        event = request.scope.get("aws.event") or {}
         logger.info(
             "Request handled",
             extra={
                 "method": request.method,
-                "route": request.url.path,
+                "route": event.get("resource") or request.url.path,
                 "status": response.status_code,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1),
             },
@@ -75,11 +80,22 @@ def create_app(*routers: APIRouter, title: str) -> FastAPI:
 
 
 def create_handler(app: FastAPI, logger: Logger) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """Wrap the app for API Gateway REST events, with the request id as correlation id in every log line."""
+    """Wrap the app for API Gateway REST events.
+
+    Every log line carries API Gateway's request id as correlation id, and the admin and organization
+    ids that the authorizer verified. The handler is traced, without its response, which can hold a
+    token, and the metrics that the request counted are flushed when it returns.
+    """
     # The REST API event's "path" carries no stage prefix, so routes match under /Prod and any other stage.
     adapter = Mangum(app, lifespan="off")
 
+    # Mangum logs its own plain-text line per request through the root logger, and Lambda prints
+    # that line beside the JSON access line above. Mangum's warnings and errors still get through.
+    logging.getLogger("mangum").setLevel(logging.WARNING)
+
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
         for key in ("admin_id", "organization_id"):

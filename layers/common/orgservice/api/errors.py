@@ -129,6 +129,7 @@ def register_error_handlers(app: FastAPI) -> None:
             # FastAPI raises this for a body that is not UTF-8 or nests too deeply to decode.
             logger.info("Request rejected: undecodable body", extra={"status": 422})
             return error_response(422, "Invalid request. The request body is not valid JSON; send a UTF-8 JSON object.")
+        logger.info("Request rejected", extra={"status": error.status_code, "detail": str(error.detail)})
         return error_response(error.status_code, str(error.detail), headers=getattr(error, "headers", None))
 
     @app.exception_handler(ConnectionFailure)

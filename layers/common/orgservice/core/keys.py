@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from orgservice.core.config import MIN_JWT_KEY_BYTES, ConfigurationError, Settings
+from orgservice.core.config import SSM, MIN_JWT_KEY_BYTES, ConfigurationError, Settings, fetch_secret
 
 CURRENT_STAGE = "AWSCURRENT"
 PREVIOUS_STAGE = "AWSPREVIOUS"
@@ -165,6 +165,11 @@ def _load(settings: Settings, *, force: bool) -> KeyRing:
     if settings.jwt_secret_id:
         secret_id = settings.jwt_secret_id
         max_age = settings.secret_cache_seconds
+        if settings.secret_store == SSM:
+            # NOTE: SSM Parameter Store has no AWSPREVIOUS stage, so rotating a key kept there ends
+            # every earlier token at once. Keep the key in Secrets Manager for a gradual rotation.
+            return KeyRing(current=_checked(fetch_secret(secret_id, max_age, SSM), f"SSM parameter {secret_id!r}"))
+
         current = _checked(_read_current(secret_id, max_age, force=force), f"secret {secret_id!r}")
         previous_secret = _read_previous(secret_id, max_age, force=force)
         if previous_secret is None or previous_secret == current.secret:

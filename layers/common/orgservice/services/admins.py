@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
+from orgservice import observability
 from orgservice.core.config import Settings
 from orgservice.core.keys import load_key_ring
 from orgservice.core.security import verify_against_dummy, verify_password
@@ -69,11 +70,13 @@ class AdminService:
             verify_against_dummy(password, rounds=self._settings.bcrypt_rounds)
             self._record_failure(keys)
             logger.info("Login failed: unknown email", extra={"source_ip": source_ip})
+            observability.login_failed()
             raise AuthenticationError(INVALID_CREDENTIALS)
 
         if not verify_password(password, admin.password_hash):
             self._record_failure(keys)
             logger.info("Login failed: wrong password", extra={"admin_id": admin.id, "source_ip": source_ip})
+            observability.login_failed()
             raise AuthenticationError(INVALID_CREDENTIALS)
 
         # Only the email's counter starts over: one good login from an address that guesses many
@@ -89,6 +92,7 @@ class AdminService:
             expires_seconds=self._settings.jwt_expires_seconds,
         )
         logger.info("Login succeeded", extra={"admin_id": admin.id, "organization_id": admin.organization_id})
+        observability.login_succeeded()
         return IssuedToken(access_token=token, expires_in=self._settings.jwt_expires_seconds)
 
     def _limits(self) -> dict[str, int]:

@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from pymongo.client_session import ClientSession
 
+from orgservice import observability
 from orgservice.core.config import Settings
 from orgservice.core.security import hash_password
 from orgservice.errors import ConflictError, MigrationFailedError, NotFoundError
@@ -125,6 +126,7 @@ class OrganizationService:
             raise
 
         logger.info("Created organization", extra={"organization_id": organization.id, "admin_id": admin.id})
+        observability.organization_created()
         return OrganizationWithAdmin(organization=organization, admin=admin)
 
     def _insert_admin(
@@ -234,6 +236,8 @@ class OrganizationService:
 
         if moving:
             updated = self._move_collection(previous=organization, current=updated, admin=admin)
+        if new_name != organization.organization_name:
+            observability.organization_renamed()
 
         updated_admin = Admin(
             id=admin.id,
@@ -259,6 +263,7 @@ class OrganizationService:
                 },
             )
             self._restore_metadata(previous=previous, current=current, admin=admin)
+            observability.migration_rolled_back()
             reason = error.message if isinstance(error, ConflictError) else "Moving the data failed; retry the request."
             raise MigrationFailedError(
                 f"Renaming '{previous.organization_name}' to '{current.organization_name}' was rolled back, and the "
@@ -420,6 +425,7 @@ class OrganizationService:
 
         self._remove_all(marked)
         logger.info("Deleted organization", extra={"organization_id": organization.id})
+        observability.organization_deleted()
         return organization.organization_name
 
     def _remove_all(self, organization: Organization) -> None:
