@@ -40,11 +40,11 @@ class CollectionService:
         *,
         placement: TenantPlacement,
         repository: TenantCollectionRepository,
-        copy_batch_size: int = COPY_BATCH_SIZE,
+        copy_batch_size: int | None = None,
     ) -> None:
         self._placement = placement
         self._repository = repository
-        self._copy_batch_size = copy_batch_size
+        self._copy_batch_size = copy_batch_size or COPY_BATCH_SIZE
 
     def locate(self, slug: str) -> TenantLocation:
         return self._placement.locate(slug)

@@ -101,10 +101,10 @@ class OrganizationService:
         if self._organizations.find_by_slug(slug=slug) is None:
             self._collections.ensure_free(location)
         organization, admin = self._insert_records(organization_name, slug, location, email, password_hash)
-        checkpoints.reached("create.records_stored")
 
         collection_created = False
         try:
+            checkpoints.reached("create.records_stored")
             self._collections.create(location)
             collection_created = True
             checkpoints.reached("create.collection_created")
@@ -443,9 +443,9 @@ class OrganizationService:
         )
         if marked is None:
             raise changed_by_another_request(organization)
-        checkpoints.reached("delete.marked")
 
         try:
+            checkpoints.reached("delete.marked")
             self.lifecycle.remove_all(marked)
         except Exception:
             logger.exception("Deleting the organization failed", extra={"organization_id": organization.id})

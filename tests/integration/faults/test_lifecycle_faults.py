@@ -1,0 +1,235 @@
+"""Faults injected at every step boundary of create, rename and delete, through the Lambda handlers.
+
+Each case stops one request at one boundary, either with an exception (the service's own error
+handling runs) or by SIGKILL in a child process (nothing runs, as at a Lambda timeout). Then the
+next request or the repair function runs, and every invariant must hold: each organization's
+collection exists with its documents, `_id`s and indexes; no admin, organization or `org_*`
+collection is left without its counterpart; a failed create leaves its name and email free.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from orgservice.core import db
+from orgservice.services import checkpoints
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from local_api.lambda_events import ROOT
+from tests.integration.faults.scenarios import (
+    EMAIL,
+    NAME,
+    NEW_NAME,
+    SCENARIOS,
+    Scenario,
+    encode_tenant,
+    expire_leases,
+    find_violations,
+    place_tenants_apart,
+    prepare,
+    run,
+    run_next_request,
+    run_repair,
+    tenant_data,
+    tenant_database_name,
+)
+from tests.integration.faults.tally import TALLY
+from tests.integration.functions.invoke import Tenant, create_organization, get_organization
+
+# The step boundaries of each scenario in the order a successful request passes them.
+STEPS = {
+    "create": ["create.records_stored", "create.collection_created"],
+    "rename": ["rename.metadata_written", "rename.collection_moved"],
+    "rename-copy": [
+        "rename.metadata_written",
+        "rename.indexes_copied",
+        "rename.batch_copied",
+        "rename.documents_copied",
+        "rename.collection_moved",
+    ],
+    "delete": ["delete.marked", "delete.collection_dropped"],
+}
+CASES = [pytest.param(scenario, step, id=f"{scenario.id}-{step}") for scenario in SCENARIOS for step in STEPS[scenario.id]]
+SUCCESS = {"create": 201, "rename": 200, "delete": 200}
+CHILD_TIMEOUT_SECONDS = 60
+
+
+class InjectedFault(Exception):
+    """The error that the exception-mode hook raises at a step boundary."""
+
+
+@pytest.fixture(autouse=True)
+def transactions_only(service_env: dict[str, str]) -> None:
+    if not db.transactions_supported():
+        pytest.skip("the server runs without a replica set; these cases assume transactions")
+
+
+@pytest.fixture
+def clean_hook() -> Iterator[None]:
+    yield
+    checkpoints.hook = None
+
+
+@pytest.fixture
+def tenant_database(master_db: Database, mongo_client: MongoClient) -> Iterator[Database]:
+    database = mongo_client[tenant_database_name(master_db.name)]
+    yield database
+    mongo_client.drop_database(database.name)
+
+
+def setup(scenario: Scenario, master_db: Database, monkeypatch: pytest.MonkeyPatch) -> tuple[Tenant | None, dict | None]:
+    tenant = prepare(scenario, master_db)
+    expected = tenant_data(master_db, tenant.collection_name) if tenant else None
+    if scenario.copy:
+        from orgservice.api import deps
+        from orgservice.services import collections
+
+        monkeypatch.setattr(deps, "CollectionPerTenantPlacement", deps.CollectionPerTenantPlacement)
+        monkeypatch.setattr(collections, "COPY_BATCH_SIZE", collections.COPY_BATCH_SIZE)
+        place_tenants_apart(master_db.name)
+    return tenant, expected
+
+
+def check_outcome(
+    case: str, scenario: Scenario, mongo_client: MongoClient, master_db: Database, expected: dict | None
+) -> None:
+    """Assert the invariants, then that the end state is the one the scenario allows, and count the fault."""
+    violations = find_violations(mongo_client, master_db, expected)
+
+    if scenario.operation == "create" and not violations:
+        # The name and email are free again, or the create went through before the fault.
+        if master_db.organizations.count_documents({}) == 0:
+            retry = create_organization(NAME, EMAIL)
+            if retry.status != 201:
+                violations.append(f"create after the fault returned {retry.status}: {retry.body}")
+        violations.extend(find_violations(mongo_client, master_db, None))
+    if scenario.operation == "rename" and master_db.organizations.count_documents({}) != 1:
+        violations.append("the renamed organization is gone")
+    if scenario.operation == "delete" and master_db.organizations.count_documents({}) != 0:
+        violations.append("the deleted organization is still stored")
+
+    TALLY.record(case, violations)
+    assert violations == []
+
+
+def assert_reader_sees_existing_collection(mongo_client: MongoClient) -> None:
+    """GET names only a collection that exists, whatever step the rename stopped at."""
+    for name in (NAME, NEW_NAME):
+        response = get_organization(name)
+        if response.status == 200:
+            body = response.body
+            databases = [name for name in mongo_client.list_database_names()]
+            assert any(
+                body["collection_name"] in mongo_client[database].list_collection_names() for database in databases
+            ), body
+
+
+@pytest.mark.parametrize(("scenario", "step"), CASES)
+def test_exception_at_step_recovers(
+    scenario: Scenario,
+    step: str,
+    master_db: Database,
+    mongo_client: MongoClient,
+    tenant_database: Database,
+    clean_hook: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant, expected = setup(scenario, master_db, monkeypatch)
+    fired: list[str] = []
+
+    def fail_at(reached: str) -> None:
+        if reached == step and not fired:
+            fired.append(reached)
+            raise InjectedFault(f"injected fault at {reached}")
+
+    checkpoints.hook = fail_at
+    response = run(scenario, tenant)
+    checkpoints.hook = None
+
+    assert fired == [step]
+    assert response.status in (409, 500), response.body
+    if scenario.operation == "rename":
+        assert_reader_sees_existing_collection(mongo_client)
+
+    # A failed request rolls back or releases its change, so the next request needs no waiting.
+    assert run_next_request(scenario, tenant).status == SUCCESS[scenario.operation]
+    expire_leases(master_db)
+    assert run_repair()["failed"] == 0
+
+    check_outcome(f"exception at {scenario.id}/{step}", scenario, mongo_client, master_db, expected)
+
+
+def kill_child_at(scenario: Scenario, step: str, tenant: Tenant | None) -> None:
+    """Run the scenario's request in a child process that SIGKILLs itself at `step`."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "tests.integration.faults.child", scenario.id, step, encode_tenant(tenant)],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_SECONDS,
+    )
+    assert completed.returncode == -signal.SIGKILL, completed.stderr[-2000:]
+
+
+@pytest.mark.parametrize("recovery", ["repair", "next-request"])
+@pytest.mark.parametrize(("scenario", "step"), CASES)
+def test_kill_at_step_recovers(
+    scenario: Scenario,
+    step: str,
+    recovery: str,
+    master_db: Database,
+    mongo_client: MongoClient,
+    tenant_database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant, expected = setup(scenario, master_db, monkeypatch)
+
+    kill_child_at(scenario, step, tenant)
+
+    if scenario.operation == "rename":
+        assert_reader_sees_existing_collection(mongo_client)
+    expire_leases(master_db)
+    if recovery == "repair":
+        report = run_repair()
+        assert report["failed"] == 0
+        assert report["orphan_collections"] == []
+    else:
+        assert run_next_request(scenario, tenant).status == SUCCESS[scenario.operation]
+
+    check_outcome(f"kill at {scenario.id}/{step}, then {recovery}", scenario, mongo_client, master_db, expected)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[scenario.id for scenario in SCENARIOS])
+def test_steps_cover_every_boundary(
+    scenario: Scenario,
+    master_db: Database,
+    tenant_database: Database,
+    clean_hook: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A successful request passes exactly the boundaries listed in STEPS, so none goes untested."""
+    tenant, _expected = setup(scenario, master_db, monkeypatch)
+    reached: list[str] = []
+    checkpoints.hook = reached.append
+
+    response = run(scenario, tenant)
+
+    assert response.status == SUCCESS[scenario.operation], response.body
+    assert list(dict.fromkeys(reached)) == STEPS[scenario.id]
+
+
+def test_fault_tally_all_consistent() -> None:
+    """Every fault injected above ended in a consistent state; the summary line prints the counts."""
+    if TALLY.injected == 0:
+        pytest.skip("no fault case ran in this session")
+
+    print(TALLY.summary())
+    assert TALLY.inconsistent == []
+    assert TALLY.consistent == TALLY.injected
