@@ -24,6 +24,16 @@ RENAME_TIMEOUT_SECONDS = 20
 _INDEX_FIELDS_NOT_COPIED = frozenset({"v", "key", "ns"})
 
 
+def _is_duplicate_id(write_error: dict[str, Any]) -> bool:
+    """Tell whether a write error is a duplicate `_id`, as opposed to a duplicate in another unique index."""
+    if write_error.get("code") != DUPLICATE_KEY:
+        return False
+    key_pattern = write_error.get("keyPattern")
+    if key_pattern:
+        return list(key_pattern) == ["_id"]
+    return "_id_" in str(write_error.get("errmsg", ""))
+
+
 class TenantCollectionExistsError(Exception):
     """The target collection already exists, so it is neither created nor overwritten."""
 
@@ -106,7 +116,7 @@ class TenantCollectionRepository:
             return len(collection.insert_many(documents, ordered=False).inserted_ids)
         except BulkWriteError as error:
             errors = error.details.get("writeErrors", [])
-            if any(item.get("code") != DUPLICATE_KEY for item in errors):
+            if not all(_is_duplicate_id(item) for item in errors):
                 raise
             return int(error.details.get("nInserted", 0))
 
