@@ -7,7 +7,10 @@ the same code in either.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+import signal
+import subprocess
+import sys
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +18,8 @@ from typing import Any
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from local_api.lambda_events import LambdaContext, load_handler
+from local_api.lambda_events import ROOT, LambdaContext, load_handler
+from tests.integration.faults.tally import TALLY
 from tests.integration.functions.invoke import (
     ApiResponse,
     Tenant,
@@ -32,6 +36,8 @@ NEW_NAME = "Acme Industries"
 # Documents per batch of a copying move in these tests, so the six seeded documents take three batches.
 COPY_BATCH_SIZE = 2
 LEASE_EXPIRED = datetime(2000, 1, 1, tzinfo=UTC)
+SUCCESS = {"create": 201, "rename": 200, "delete": 200}
+CHILD_TIMEOUT_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -158,4 +164,42 @@ def decode_tenant(text: str) -> Tenant | None:
     return Tenant(**values) if values else None
 
 
-StepHook = Callable[[str], None]
+
+
+class InjectedFault(Exception):
+    """The error that the exception-mode hook raises at a step boundary."""
+
+
+def kill_child_at(scenario: Scenario, step: str, tenant: Tenant | None) -> None:
+    """Run the scenario's request in a child process that SIGKILLs itself at `step`."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "tests.integration.faults.child", scenario.id, step, encode_tenant(tenant)],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_SECONDS,
+    )
+    assert completed.returncode == -signal.SIGKILL, completed.stderr[-2000:]
+
+
+def check_outcome(
+    case: str, scenario: Scenario, mongo_client: MongoClient, master_db: Database, expected: dict | None
+) -> None:
+    """Assert the invariants, then that the end state is the one the scenario allows, and count the fault."""
+    violations = find_violations(mongo_client, master_db, expected)
+
+    if scenario.operation == "create" and not violations:
+        # The name and email are free again, or the create went through before the fault.
+        if master_db.organizations.count_documents({}) == 0:
+            retry = create_organization(NAME, EMAIL)
+            if retry.status != 201:
+                violations.append(f"create after the fault returned {retry.status}: {retry.body}")
+        violations.extend(find_violations(mongo_client, master_db, None))
+    if scenario.operation == "rename" and master_db.organizations.count_documents({}) != 1:
+        violations.append("the renamed organization is gone")
+    if scenario.operation == "delete" and master_db.organizations.count_documents({}) != 0:
+        violations.append("the deleted organization is still stored")
+
+    TALLY.record(case, violations)
+    assert violations == []

@@ -9,10 +9,6 @@ collection is left without its counterpart; a failed create leaves its name and 
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -21,16 +17,16 @@ from orgservice.services import checkpoints
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from local_api.lambda_events import ROOT
 from tests.integration.faults.scenarios import (
-    EMAIL,
     NAME,
     NEW_NAME,
     SCENARIOS,
+    SUCCESS,
+    InjectedFault,
     Scenario,
-    encode_tenant,
+    check_outcome,
     expire_leases,
-    find_violations,
+    kill_child_at,
     place_tenants_apart,
     prepare,
     run,
@@ -40,7 +36,7 @@ from tests.integration.faults.scenarios import (
     tenant_database_name,
 )
 from tests.integration.faults.tally import TALLY
-from tests.integration.functions.invoke import Tenant, create_organization, get_organization
+from tests.integration.functions.invoke import Tenant, get_organization
 
 # The step boundaries of each scenario in the order a successful request passes them.
 STEPS = {
@@ -56,12 +52,6 @@ STEPS = {
     "delete": ["delete.marked", "delete.collection_dropped"],
 }
 CASES = [pytest.param(scenario, step, id=f"{scenario.id}-{step}") for scenario in SCENARIOS for step in STEPS[scenario.id]]
-SUCCESS = {"create": 201, "rename": 200, "delete": 200}
-CHILD_TIMEOUT_SECONDS = 60
-
-
-class InjectedFault(Exception):
-    """The error that the exception-mode hook raises at a step boundary."""
 
 
 @pytest.fixture(autouse=True)
@@ -94,28 +84,6 @@ def setup(scenario: Scenario, master_db: Database, monkeypatch: pytest.MonkeyPat
         monkeypatch.setattr(collections, "COPY_BATCH_SIZE", collections.COPY_BATCH_SIZE)
         place_tenants_apart(master_db.name)
     return tenant, expected
-
-
-def check_outcome(
-    case: str, scenario: Scenario, mongo_client: MongoClient, master_db: Database, expected: dict | None
-) -> None:
-    """Assert the invariants, then that the end state is the one the scenario allows, and count the fault."""
-    violations = find_violations(mongo_client, master_db, expected)
-
-    if scenario.operation == "create" and not violations:
-        # The name and email are free again, or the create went through before the fault.
-        if master_db.organizations.count_documents({}) == 0:
-            retry = create_organization(NAME, EMAIL)
-            if retry.status != 201:
-                violations.append(f"create after the fault returned {retry.status}: {retry.body}")
-        violations.extend(find_violations(mongo_client, master_db, None))
-    if scenario.operation == "rename" and master_db.organizations.count_documents({}) != 1:
-        violations.append("the renamed organization is gone")
-    if scenario.operation == "delete" and master_db.organizations.count_documents({}) != 0:
-        violations.append("the deleted organization is still stored")
-
-    TALLY.record(case, violations)
-    assert violations == []
 
 
 def assert_reader_sees_existing_collection(mongo_client: MongoClient) -> None:
@@ -163,19 +131,6 @@ def test_exception_at_step_recovers(
     assert run_repair()["failed"] == 0
 
     check_outcome(f"exception at {scenario.id}/{step}", scenario, mongo_client, master_db, expected)
-
-
-def kill_child_at(scenario: Scenario, step: str, tenant: Tenant | None) -> None:
-    """Run the scenario's request in a child process that SIGKILLs itself at `step`."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "tests.integration.faults.child", scenario.id, step, encode_tenant(tenant)],
-        cwd=ROOT,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT_SECONDS,
-    )
-    assert completed.returncode == -signal.SIGKILL, completed.stderr[-2000:]
 
 
 @pytest.mark.parametrize("recovery", ["repair", "next-request"])

@@ -7,13 +7,12 @@ from typing import Any
 
 import pymongo
 from pymongo import IndexModel, MongoClient
-from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure
+from pymongo.errors import CollectionInvalid, OperationFailure
 
 from orgservice.models import TenantLocation
 
 # Server error code for "target namespace exists" (mongod's NamespaceExists).
 NAMESPACE_EXISTS = 48
-DUPLICATE_KEY = 11000
 
 # Time limit of one renameCollection, above the per-operation MONGODB_TIMEOUT_MS. On mongod a rename
 # within one database only changes metadata, but servers that copy the data (SecantusDB does) need
@@ -22,16 +21,6 @@ RENAME_TIMEOUT_SECONDS = 20
 
 # Index options that listIndexes reports but createIndexes does not accept back.
 _INDEX_FIELDS_NOT_COPIED = frozenset({"v", "key", "ns"})
-
-
-def _is_duplicate_id(write_error: dict[str, Any]) -> bool:
-    """Tell whether a write error is a duplicate `_id`, as opposed to a duplicate in another unique index."""
-    if write_error.get("code") != DUPLICATE_KEY:
-        return False
-    key_pattern = write_error.get("keyPattern")
-    if key_pattern:
-        return list(key_pattern) == ["_id"]
-    return "_id_" in str(write_error.get("errmsg", ""))
 
 
 class TenantCollectionExistsError(Exception):
@@ -107,18 +96,18 @@ class TenantCollectionRepository:
             yield batch
 
     def insert_missing(self, *, location: TenantLocation, documents: list[dict[str, Any]]) -> int:
-        """Insert the documents, keeping their `_id`s and skipping those already present; return how many were new.
+        """Insert the documents whose `_id` the collection lacks, keeping their `_id`s; return how many were new.
 
-        Skipping present `_id`s makes a copy that an earlier run left half done safe to run again.
+        Skipping present `_id`s makes a copy that an earlier run left half done safe to run again. Any
+        other duplicate key, in a secondary unique index, is an error.
         """
         collection = self._client[location.database_name][location.collection_name]
-        try:
-            return len(collection.insert_many(documents, ordered=False).inserted_ids)
-        except BulkWriteError as error:
-            errors = error.details.get("writeErrors", [])
-            if not all(_is_duplicate_id(item) for item in errors):
-                raise
-            return int(error.details.get("nInserted", 0))
+        ids = [document["_id"] for document in documents]
+        present = {document["_id"] for document in collection.find({"_id": {"$in": ids}}, {"_id": 1})}
+        missing = [document for document in documents if document["_id"] not in present]
+        if not missing:
+            return 0
+        return len(collection.insert_many(missing, ordered=True).inserted_ids)
 
     def drop(self, *, location: TenantLocation) -> None:
         """Drop the collection; dropping one that does not exist is not an error."""
