@@ -85,16 +85,17 @@ def setup(scenario: Scenario, master_db: Database, monkeypatch: pytest.MonkeyPat
     return tenant, expected
 
 
-def assert_reader_sees_existing_collection(mongo_client: MongoClient) -> None:
-    """GET names only a collection that exists, whatever step the rename stopped at."""
+def assert_reader_sees_complete_collection(mongo_client: MongoClient, master: Database, expected: dict | None) -> None:
+    """GET names only a collection that exists and holds every document, whatever step the rename stopped at."""
+    databases = [master, mongo_client[tenant_database_name(master.name)]]
     for name in (NAME, NEW_NAME):
         response = get_organization(name)
-        if response.status == 200:
-            body = response.body
-            databases = [name for name in mongo_client.list_database_names()]
-            assert any(
-                body["collection_name"] in mongo_client[database].list_collection_names() for database in databases
-            ), body
+        if response.status != 200:
+            continue
+        collection_name = response.body["collection_name"]
+        holders = [database for database in databases if collection_name in database.list_collection_names()]
+        assert holders, response.body
+        assert any(tenant_data(database, collection_name) == expected for database in holders), response.body
 
 
 @pytest.mark.parametrize(("scenario", "step"), CASES)
@@ -122,7 +123,7 @@ def test_exception_at_step_recovers(
     assert fired == [step]
     assert response.status in (409, 500), response.body
     if scenario.operation == "rename":
-        assert_reader_sees_existing_collection(mongo_client)
+        assert_reader_sees_complete_collection(mongo_client, master_db, expected)
 
     # A failed request rolls back or releases its change, so the next request needs no waiting.
     assert run_next_request(scenario, tenant).status == SUCCESS[scenario.operation]
@@ -148,7 +149,7 @@ def test_kill_at_step_recovers(
     kill_child_at(scenario, step, tenant)
 
     if scenario.operation == "rename":
-        assert_reader_sees_existing_collection(mongo_client)
+        assert_reader_sees_complete_collection(mongo_client, master_db, expected)
     expire_leases(master_db)
     if recovery == "repair":
         report = run_repair()

@@ -11,7 +11,7 @@ check and settles the change: an interrupted create is rolled back, a rename and
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -226,7 +226,7 @@ class TenantLifecycle:
         if report.orphan_collections:
             # Kept for an operator: a collection without an organization may hold data from elsewhere.
             logger.warning("Tenant collections without an organization", extra={"namespaces": report.orphan_collections})
-        logger.info("Repair finished", extra={"report": report})
+        logger.info("Repair finished", extra=asdict(report))
         return report
 
     def find_orphan_collections(self) -> list[TenantLocation]:

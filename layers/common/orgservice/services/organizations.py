@@ -213,14 +213,18 @@ class OrganizationService:
         """Find an organization by name; names that fold to the same slug find the same organization.
 
         An organization still being created or already being deleted is not found. During a rename the
-        result names the collection that exists at the time of the read, the earlier one until it moves.
+        result names the earlier collection for as long as it exists, because a copying move fills the
+        new one before it drops the earlier one.
         """
         organization = self._organizations.find_by_slug(slug=slugify(organization_name))
         if organization is None or organization.pending_operation in ("create", "delete"):
             raise NotFoundError(f"Organization '{organization_name}' not found.")
 
-        if organization.moving_from is not None and not self._collections.exists(organization.location):
-            return replace(organization, location=organization.moving_from)
+        source = organization.moving_from
+        if source is not None and self._collections.exists(source):
+            # After the move, a new organization may own a collection at the earlier location.
+            if self._organizations.find_by_location(location=source) is None:
+                return replace(organization, location=source)
         return organization
 
     def update(
