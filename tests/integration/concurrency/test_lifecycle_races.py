@@ -1,7 +1,7 @@
 """Concurrent creates, renames and deletes through the Lambda handlers, against the real database.
 
 The held cases stop the first request at a step boundary until every other request has returned,
-so the requests overlap for certain; the free cases let the threads race as they come.
+so the requests overlap for certain. The free cases let the threads race as they come.
 """
 
 from __future__ import annotations
@@ -32,22 +32,22 @@ FREE_RACE_ROUNDS = 4
 
 
 class HoldAtStep:
-    """Checkpoint hook that holds the first request to reach `step` until `release` is set."""
+    """Checkpoint hook that blocks the first request to reach `step` until `release` is set."""
 
     def __init__(self, step: str) -> None:
         self.step = step
         self.release = threading.Event()
         self.reached = threading.Event()
         self._lock = threading.Lock()
-        self._held = False
+        self._taken = False
 
     def __call__(self, reached: str) -> None:
         if reached != self.step:
             return
         with self._lock:
-            if self._held:
+            if self._taken:
                 return
-            self._held = True
+            self._taken = True
         self.reached.set()
         assert self.release.wait(WAIT_SECONDS), f"nothing released the request held at {self.step}"
 

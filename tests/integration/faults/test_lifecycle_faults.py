@@ -2,9 +2,9 @@
 
 Each case stops one request at one boundary, either with an exception (the service's own error
 handling runs) or by SIGKILL in a child process (nothing runs, as at a Lambda timeout). Then the
-next request or the repair function runs, and every invariant must hold: each organization's
-collection exists with its documents, `_id`s and indexes; no admin, organization or `org_*`
-collection is left without its counterpart; a failed create leaves its name and email free.
+next request or the repair function runs, and every invariant must hold. Each organization's
+collection exists with its documents, `_id`s and indexes. No admin, organization or `org_*`
+collection is left without its counterpart. A failed create leaves its name and email free.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def setup(scenario: Scenario, master_db: Database, monkeypatch: pytest.MonkeyPat
 
 
 def assert_reader_sees_complete_collection(mongo_client: MongoClient, master: Database, expected: dict | None) -> None:
-    """GET names only a collection that exists and holds every document, whatever step the rename stopped at."""
+    """Check that GET names a collection that exists with every document, whatever step the rename stopped at."""
     databases = [master, mongo_client[tenant_database_name(master.name)]]
     for name in (NAME, NEW_NAME):
         response = get_organization(name)

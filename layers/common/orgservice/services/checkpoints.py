@@ -1,7 +1,7 @@
 """Named boundaries between the steps of create, rename and delete.
 
 Services call `reached(step)` after each step that changes stored state. In production no hook is
-set and the call does nothing; the fault-injection tests set one that raises or kills the process
+set and the call does nothing. The fault-injection tests set one that raises or kills the process
 there, to check that every interruption is finished or rolled back.
 """
 

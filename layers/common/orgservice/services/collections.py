@@ -12,7 +12,7 @@ from orgservice.services import checkpoints
 
 logger = Logger(child=True)
 
-# Documents per batch of a copying move; one batch is all the function holds in memory at once.
+# Documents per batch of a copying move. The function keeps one batch in memory at a time.
 COPY_BATCH_SIZE = 1000
 
 
@@ -122,10 +122,11 @@ class CollectionService:
         source_count = self._repository.count(location=source)
         target_count = self._repository.count(location=target)
         if target_count != source_count:
-            # NOTE: tenant writes to either collection during the copy change the counts; the source
-            # stays in place and the copy is retried by the next request or the repair function.
+            # NOTE: tenant writes to either collection during the copy change the counts. The source
+            # stays in place, so a failed rename is rolled back and an interrupted one is retried.
             raise RuntimeError(
-                f"Copy of {source.namespace} to {target.namespace} holds {target_count} of {source_count} documents."
+                f"Copying {source.namespace} to {target.namespace} failed: the copy contains {target_count} "
+                f"of {source_count} documents. Retry the rename."
             )
         checkpoints.reached("rename.documents_copied")
 
@@ -152,7 +153,7 @@ class CollectionService:
     def finish_interrupted_move(self, source: TenantLocation, target: TenantLocation, *, source_taken: bool) -> None:
         """Complete a move that a dead request left half done, without overwriting any collection.
 
-        `source_taken` tells that another organization now uses the source location, so a collection
+        `source_taken` means that another organization now uses the source location, so a collection
         there is that organization's and the move had finished before it was created.
         """
         source_exists = self._repository.exists(location=source) and not source_taken

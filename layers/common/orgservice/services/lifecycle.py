@@ -52,7 +52,7 @@ def changed_by_another_request(organization: Organization) -> ConflictError:
 
 @dataclass(slots=True)
 class RepairReport:
-    """What one repair run found and did; `orphan_collections` lists namespaces that no organization uses."""
+    """Counts of one repair run, and the namespaces of tenant collections that no organization uses."""
 
     examined: int = 0
     rolled_back_creates: int = 0
@@ -137,7 +137,7 @@ class TenantLifecycle:
         """Remove what a create stored, so its name and email are free again.
 
         `drop_collection` True drops the collection that the create made; None drops it only when it is
-        empty, because a collection that holds documents may not be the create's own.
+        empty, because a collection that contains documents may not be the create's own.
         """
         location = organization.location
         if drop_collection is None and self._collections.exists(location):

@@ -96,7 +96,7 @@ class OrganizationService:
         password_hash = hash_password(password, rounds=self._settings.bcrypt_rounds)
         logger.info("Creating organization", extra={"slug": slug})
 
-        # A leftover collection is rejected before anything is stored. When an organization holds the
+        # A leftover collection is rejected before anything is stored. When an organization uses the
         # name, the insert below reports that instead.
         if self._organizations.find_by_slug(slug=slug) is None:
             self._collections.ensure_free(location)
@@ -434,7 +434,7 @@ class OrganizationService:
         logger.info("Deleting organization", extra={"organization_id": organization.id})
 
         if organization.pending_operation == "delete" and self.lifecycle.is_expired(organization):
-            # An earlier delete stopped partway; settling it finishes what this request asks for.
+            # An earlier delete stopped partway; settling it finishes the requested delete.
             logger.info("Finishing an earlier delete", extra={"organization_id": organization.id})
             self.lifecycle.settle(organization)
             return organization.organization_name
