@@ -70,7 +70,9 @@ def acme(service_env: dict[str, str], master_db: Database) -> Tenant:
     return tenant
 
 
-def release_when_others_return(hook: HoldAtStep, calls: list[Callable[[], ApiResponse]]) -> list[Callable[[], ApiResponse]]:
+def release_when_others_return(
+    hook: HoldAtStep, calls: list[Callable[[], ApiResponse]]
+) -> list[Callable[[], ApiResponse]]:
     """Wrap the calls so that the held one is released once all the others have returned."""
     remaining = [len(calls) - 1]
     lock = threading.Lock()
@@ -95,7 +97,9 @@ def tenant_collections(database: Database) -> list[str]:
 
 
 def test_parallel_creates_same_name_one_wins(service_env: dict[str, str], master_db: Database) -> None:
-    calls = [lambda i=i: create_organization("Race Corp", f"admin{i}@race.example.com") for i in range(PARALLEL_REQUESTS)]
+    calls = [
+        lambda i=i: create_organization("Race Corp", f"admin{i}@race.example.com") for i in range(PARALLEL_REQUESTS)
+    ]
 
     statuses = sorted(response.status for response in run_concurrently(calls))
 
@@ -110,7 +114,9 @@ def test_parallel_creates_held_one_wins(
 ) -> None:
     """Creates that arrive while the winner is between its records and its collection get 409, not a half state."""
     hook = hold("create.records_stored")
-    calls = [lambda i=i: create_organization("Race Corp", f"admin{i}@race.example.com") for i in range(PARALLEL_REQUESTS)]
+    calls = [
+        lambda i=i: create_organization("Race Corp", f"admin{i}@race.example.com") for i in range(PARALLEL_REQUESTS)
+    ]
 
     statuses = sorted(response.status for response in run_concurrently(release_when_others_return(hook, calls)))
 

@@ -67,7 +67,10 @@ def place_tenants_apart(master_database_name: str) -> None:
     from orgservice.services import collections
 
     tenant_database = tenant_database_name(master_database_name)
-    deps.CollectionPerTenantPlacement = lambda _name: CollectionPerTenantPlacement(tenant_database)  # type: ignore[assignment,misc]
+    def place(_master_database_name: str) -> CollectionPerTenantPlacement:
+        return CollectionPerTenantPlacement(tenant_database)
+
+    deps.CollectionPerTenantPlacement = place  # type: ignore[assignment,misc]
     collections.COPY_BATCH_SIZE = COPY_BATCH_SIZE
 
 

@@ -50,7 +50,9 @@ STEPS = {
     ],
     "delete": ["delete.marked", "delete.collection_dropped"],
 }
-CASES = [pytest.param(scenario, step, id=f"{scenario.id}-{step}") for scenario in SCENARIOS for step in STEPS[scenario.id]]
+CASES = [
+    pytest.param(scenario, step, id=f"{scenario.id}-{step}") for scenario in SCENARIOS for step in STEPS[scenario.id]
+]
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +74,9 @@ def tenant_database(master_db: Database, mongo_client: MongoClient) -> Iterator[
     mongo_client.drop_database(database.name)
 
 
-def setup(scenario: Scenario, master_db: Database, monkeypatch: pytest.MonkeyPatch) -> tuple[Tenant | None, dict | None]:
+def setup(
+    scenario: Scenario, master_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Tenant | None, dict | None]:
     tenant = prepare(scenario, master_db)
     expected = tenant_data(master_db, tenant.collection_name) if tenant else None
     if scenario.copy:

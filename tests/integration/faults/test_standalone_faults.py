@@ -36,7 +36,9 @@ STEPS = {
     "delete": ["delete.marked", "delete.collection_dropped", "delete.admins_removed"],
 }
 CASES = [
-    pytest.param(Scenario(operation), step, id=f"{operation}-{step}") for operation, steps in STEPS.items() for step in steps
+    pytest.param(Scenario(operation), step, id=f"{operation}-{step}")
+    for operation, steps in STEPS.items()
+    for step in steps
 ]
 
 
@@ -89,7 +91,8 @@ def test_standalone_exception_at_step_recovers(
     expire_leases(standalone_db)
     assert run_repair()["failed"] == 0
 
-    check_outcome(f"standalone exception at {scenario.id}/{step}", scenario, standalone_client, standalone_db, expected)
+    case = f"standalone exception at {scenario.id}/{step}"
+    check_outcome(case, scenario, standalone_client, standalone_db, expected)
 
 
 @pytest.mark.parametrize(("scenario", "step"), CASES)
@@ -106,4 +109,5 @@ def test_standalone_kill_at_step_recovers(
     assert report["failed"] == 0
     assert report["orphan_collections"] == []
 
-    check_outcome(f"standalone kill at {scenario.id}/{step}, then repair", scenario, standalone_client, standalone_db, expected)
+    case = f"standalone kill at {scenario.id}/{step}, then repair"
+    check_outcome(case, scenario, standalone_client, standalone_db, expected)

@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from orgservice.errors import ConflictError
-from orgservice.models import Principal, TenantLocation
+from orgservice.core import db
+from orgservice.core.config import get_settings
+from orgservice.models import Principal
+from orgservice.placement import CollectionPerTenantPlacement
+from orgservice.repositories.admins import AdminRepository
+from orgservice.repositories.organizations import OrganizationRepository
+from orgservice.repositories.tenant_collections import TenantCollectionRepository
+from orgservice.services.admins import AdminService
+from orgservice.services.collections import CollectionService
 from orgservice.services import checkpoints
 from orgservice.services.lifecycle import PENDING_CHANGE_LEASE
 from orgservice.services.organizations import OrganizationService, OrganizationWithAdmin
@@ -121,19 +129,35 @@ def test_failed_delete_releases_lease(
     assert master_db.organizations.count_documents({}) == 0
 
 
+def service_placing_tenants_in(database_name: str, admin_service: AdminService) -> OrganizationService:
+    """An OrganizationService whose placement puts new tenant collections in another database."""
+    settings = get_settings()
+    database = db.get_database(settings)
+    return OrganizationService(
+        organizations=OrganizationRepository(database),
+        admins=AdminRepository(database),
+        collections=CollectionService(
+            placement=CollectionPerTenantPlacement(database_name), repository=TenantCollectionRepository(db.get_client())
+        ),
+        admin_service=admin_service,
+        run_in_transaction=db.run_in_transaction,
+        settings=settings,
+    )
+
+
 def test_copying_rename_logs_method(
     acme: OrganizationWithAdmin,
-    organization_service: OrganizationService,
+    admin_service: AdminService,
     master_db: Database,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     other = f"{master_db.name}_tenants"
-    organization_service._collections._placement.locate = lambda slug: TenantLocation(other, f"org_{slug}")  # type: ignore[method-assign]
+    service = service_placing_tenants_in(other, admin_service)
     principal = Principal(admin_id=acme.admin.id, organization_id=acme.organization.id)
 
     try:
         with caplog.at_level(logging.INFO):
-            organization_service.update(principal=principal, organization_name="Acme Labs", email=None, password=None)
+            service.update(principal=principal, organization_name="Acme Labs", email=None, password=None)
 
         moved = [record for record in caplog.records if record.getMessage() == "Moved tenant collection"]
         assert [record.method for record in moved] == ["copy"]

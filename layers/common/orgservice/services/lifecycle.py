@@ -112,7 +112,7 @@ class TenantLifecycle:
         return self.finish_claimed(claimed)
 
     def finish_claimed(self, organization: Organization) -> Organization | None:
-        """Roll back an interrupted create, or finish an interrupted rename or delete, whose lease this request holds."""
+        """Roll back an interrupted create, or finish an interrupted rename or delete, after claiming its lease."""
         operation = organization.pending_operation
         logger.warning(
             "Settling an interrupted change", extra={"organization_id": organization.id, "operation": operation}
@@ -225,7 +225,9 @@ class TenantLifecycle:
         report.orphan_collections = [location.namespace for location in self.find_orphan_collections()]
         if report.orphan_collections:
             # Kept for an operator: a collection without an organization may hold data from elsewhere.
-            logger.warning("Tenant collections without an organization", extra={"namespaces": report.orphan_collections})
+            logger.warning(
+                "Tenant collections without an organization", extra={"namespaces": report.orphan_collections}
+            )
         logger.info("Repair finished", extra=asdict(report))
         return report
 

@@ -115,7 +115,9 @@ class OrganizationService:
             if finished is None:
                 raise changed_by_another_request(organization)
         except Exception:
-            logger.exception("Creating the organization failed; rolling it back", extra={"organization_id": organization.id})
+            logger.exception(
+                "Creating the organization failed; rolling it back", extra={"organization_id": organization.id}
+            )
             self._roll_back_create(organization, drop_collection=collection_created)
             raise
 
@@ -204,6 +206,12 @@ class OrganizationService:
             return ConflictError(
                 f"Organization '{blocker.organization_name}' is being deleted and still uses this "
                 f"{'name' if field == 'slug' else 'email'}; retry in a few seconds."
+            )
+        if blocker is not None and blocker.creating_since is not None:
+            # A create that died keeps the name and email until its lease expires, then the next create frees them.
+            return ConflictError(
+                f"Organization '{blocker.organization_name}' is being created by another request with this "
+                f"{'name' if field == 'slug' else 'email'}; if that request failed, retry in a minute."
             )
         if field != "slug":
             return _email_taken(email)
