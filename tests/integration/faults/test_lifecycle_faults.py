@@ -50,6 +50,16 @@ STEPS = {
     ],
     "delete": ["delete.marked", "delete.collection_dropped"],
 }
+# Boundaries inside the rollback that a failure starts: an exception at the first step, then SIGKILL at the second.
+ROLLBACK_STEPS = {
+    "create": ["create.collection_created>create.rollback_collection_dropped"],
+    "rename-copy": ["rename.batch_copied>rename.rollback_copy_dropped"],
+}
+KILL_CASES = [
+    pytest.param(scenario, step, id=f"{scenario.id}-{step}")
+    for scenario in SCENARIOS
+    for step in STEPS[scenario.id] + ROLLBACK_STEPS.get(scenario.id, [])
+]
 CASES = [
     pytest.param(scenario, step, id=f"{scenario.id}-{step}") for scenario in SCENARIOS for step in STEPS[scenario.id]
 ]
@@ -138,7 +148,7 @@ def test_exception_at_step_recovers(
 
 
 @pytest.mark.parametrize("recovery", ["repair", "next-request"])
-@pytest.mark.parametrize(("scenario", "step"), CASES)
+@pytest.mark.parametrize(("scenario", "step"), KILL_CASES)
 def test_kill_at_step_recovers(
     scenario: Scenario,
     step: str,

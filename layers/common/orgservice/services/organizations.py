@@ -342,6 +342,7 @@ class OrganizationService:
     def _roll_back_move(self, *, previous: Organization, current: Organization, admin: Admin) -> None:
         try:
             self._collections.undo_copy(previous.location, current.location)
+            checkpoints.reached("rename.rollback_copy_dropped")
             self._restore_metadata(previous=previous, current=current, admin=admin)
         except Exception:
             # The mark stays, and the next request or the repair function finishes the move instead.
