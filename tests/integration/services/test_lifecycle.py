@@ -191,3 +191,54 @@ def test_same_name_update_writes_nothing(
 
     assert updated.organization.organization_name == "Acme Corp"
     assert master_db.organizations.find_one()["version"] == version
+
+
+def leave_moved_rename(master_db: Database) -> None:
+    """Store a rename to "Acme Labs" that died after moving the collection and before clearing its mark."""
+    master_db.organizations.update_one(
+        {"slug": "acme_corp"},
+        {
+            "$set": {
+                "organization_name": "Acme Labs",
+                "slug": "acme_labs",
+                "collection_name": "org_acme_labs",
+                "moving_from": {"database_name": master_db.name, "collection_name": "org_acme_corp"},
+                "pending_since": EXPIRED,
+            },
+            "$inc": {"version": 1},
+        },
+    )
+    master_db.client.admin.command(
+        "renameCollection", f"{master_db.name}.org_acme_corp", to=f"{master_db.name}.org_acme_labs"
+    )
+
+
+def test_repair_leaves_new_owner_of_source(
+    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
+) -> None:
+    """A new organization that took the earlier name keeps its own collection when the dead rename is finished."""
+    leave_moved_rename(master_db)
+    organization_service.create(organization_name="Acme Corp", email="new@acme.example.com", password=PASSWORD)
+    master_db["org_acme_corp"].insert_one({"_id": "new-owner"})
+
+    report = organization_service.lifecycle.repair_expired()
+
+    assert report.finished_renames == 1
+    assert master_db["org_acme_labs"].count_documents({}) == 6
+    assert [document["_id"] for document in master_db["org_acme_corp"].find()] == ["new-owner"]
+    assert master_db.organizations.count_documents({"moving_from": {"$exists": True}}) == 0
+
+
+def test_repair_waits_for_creating_owner_of_source(
+    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
+) -> None:
+    """While the new owner of the earlier name is still being created, whose collection is there is unclear."""
+    leave_moved_rename(master_db)
+    organization_service.create(organization_name="Acme Corp", email="new@acme.example.com", password=PASSWORD)
+    master_db.organizations.update_one({"slug": "acme_corp"}, {"$set": {"creating_since": datetime.now(UTC)}})
+
+    report = organization_service.lifecycle.repair_expired()
+
+    assert report.failed == 1
+    assert master_db["org_acme_labs"].count_documents({}) == 6
+    assert master_db.organizations.count_documents({"moving_from": {"$exists": True}}) == 1

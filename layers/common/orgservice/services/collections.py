@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 
 from orgservice.errors import ConflictError
-from orgservice.models import TenantLocation
+from orgservice.models import Organization, TenantLocation
 from orgservice.placement import TENANT_COLLECTION_PREFIX, TenantPlacement
 from orgservice.repositories.tenant_collections import TenantCollectionExistsError, TenantCollectionRepository
 from orgservice.services import checkpoints
@@ -21,6 +21,10 @@ def _storage_taken(location: TenantLocation) -> ConflictError:
         f"Collection '{location.collection_name}' already exists without an organization; "
         "choose another name or ask an operator to remove the leftover collection."
     )
+
+
+def _pair(source: TenantLocation, target: TenantLocation) -> dict[str, str]:
+    return {"source": source.namespace, "target": target.namespace}
 
 
 def moves_by_copy(source: TenantLocation, target: TenantLocation) -> bool:
@@ -150,24 +154,33 @@ class CollectionService:
         self._repository.drop(location=target)
         logger.info("Dropped a partial copy", extra={"source": source.namespace, "target": target.namespace})
 
-    def finish_interrupted_move(self, source: TenantLocation, target: TenantLocation, *, source_taken: bool) -> None:
+    def finish_interrupted_move(
+        self, source: TenantLocation, target: TenantLocation, *, source_owner: Organization | None
+    ) -> None:
         """Complete a move that a dead request left half done, without overwriting any collection.
 
-        `source_taken` means that another organization now uses the source location, so a collection
-        there is that organization's and the move had finished before it was created.
+        `source_owner` is another organization that now uses the source location. Once the move has
+        left the source, a new organization may create its own collection there.
         """
-        source_exists = self._repository.exists(location=source) and not source_taken
+        source_exists = self._repository.exists(location=source)
         target_exists = self._repository.exists(location=target)
 
-        if source_exists and target_exists and not moves_by_copy(source, target):
-            logger.error(
-                "Both collections of an interrupted move exist",
-                extra={"source": source.namespace, "target": target.namespace},
-            )
-            raise ConflictError(
-                f"Both '{source.collection_name}' and '{target.collection_name}' exist after an interrupted rename; "
-                "ask an operator to merge them."
-            )
+        if source_exists and target_exists:
+            if source_owner is not None and source_owner.pending_operation != "create":
+                # The owner's collection exists and its create finished, so this move had finished before.
+                logger.info("Source of an interrupted move belongs to another organization", extra=_pair(source, target))
+                return
+            if source_owner is not None:
+                raise ConflictError(
+                    f"Organization '{source_owner.organization_name}' is being created at '{source.collection_name}'; "
+                    "retry in a minute."
+                )
+            if not moves_by_copy(source, target):
+                logger.error("Both collections of an interrupted move exist", extra=_pair(source, target))
+                raise ConflictError(
+                    f"Both '{source.collection_name}' and '{target.collection_name}' exist after an interrupted "
+                    "rename; ask an operator to merge them."
+                )
 
         if source_exists and moves_by_copy(source, target):
             self._copy(source, target, resume=True)
@@ -176,7 +189,7 @@ class CollectionService:
         elif not target_exists:
             logger.warning("Both collections of an interrupted move are missing", extra={"target": target.namespace})
             self._repository.create(location=target)
-        logger.info("Finished an interrupted move", extra={"source": source.namespace, "target": target.namespace})
+        logger.info("Finished an interrupted move", extra=_pair(source, target))
 
     def drop(self, location: TenantLocation) -> None:
         self._repository.drop(location=location)

@@ -127,9 +127,10 @@ class TenantLifecycle:
         if organization.moving_from is not None:
             # Once the move has left the earlier location, a new organization may create a collection there.
             owner = self._organizations.find_by_location(location=organization.moving_from)
-            source_taken = owner is not None and owner.id != organization.id
             self._collections.finish_interrupted_move(
-                organization.moving_from, organization.location, source_taken=source_taken
+                organization.moving_from,
+                organization.location,
+                source_owner=owner if owner is not None and owner.id != organization.id else None,
             )
         return self.finish_move(organization)
 
