@@ -2,8 +2,8 @@
 
 Usage: python -m tests.integration.faults.child SCENARIO_ID STEP TENANT_JSON, with the service's
 environment (MONGODB_URI, MONGODB_DATABASE and so on) set. A STEP of the form `FIRST>SECOND` raises
-an exception at FIRST and kills the process at SECOND, inside the rollback that the exception starts. SIGKILL gives the process no chance to
-clean up, as when Lambda stops a function at its timeout.
+an exception at FIRST and kills the process at SECOND, inside the rollback that the exception starts.
+SIGKILL gives the process no chance to clean up, as when Lambda stops a function at its timeout.
 """
 
 from __future__ import annotations

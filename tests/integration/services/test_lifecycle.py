@@ -137,7 +137,8 @@ def service_placing_tenants_in(database_name: str, admin_service: AdminService) 
         organizations=OrganizationRepository(database),
         admins=AdminRepository(database),
         collections=CollectionService(
-            placement=CollectionPerTenantPlacement(database_name), repository=TenantCollectionRepository(db.get_client())
+            placement=CollectionPerTenantPlacement(database_name),
+            repository=TenantCollectionRepository(db.get_client()),
         ),
         admin_service=admin_service,
         run_in_transaction=db.run_in_transaction,

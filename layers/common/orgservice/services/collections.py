@@ -168,7 +168,9 @@ class CollectionService:
         if source_exists and target_exists:
             if source_owner is not None and source_owner.pending_operation != "create":
                 # The owner's collection exists and its create finished, so this move had finished before.
-                logger.info("Source of an interrupted move belongs to another organization", extra=_pair(source, target))
+                logger.info(
+                    "Source of an interrupted move belongs to another organization", extra=_pair(source, target)
+                )
                 return
             if source_owner is not None:
                 raise ConflictError(
