@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from orgservice.errors import ConflictError, NotFoundError
 from orgservice.models import Principal
-from orgservice.services.organizations import PENDING_CHANGE_LEASE, OrganizationService, OrganizationWithAdmin
+from orgservice.services.lifecycle import PENDING_CHANGE_LEASE
+from orgservice.services.organizations import OrganizationService, OrganizationWithAdmin
 from pymongo.database import Database
 
 from tests.integration.functions.tenant_data import documents, indexes, seed_tenant_data

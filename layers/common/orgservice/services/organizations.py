@@ -19,17 +19,10 @@ from orgservice.repositories.organizations import OrganizationRepository
 from orgservice.services import checkpoints
 from orgservice.services.admins import AdminService
 from orgservice.services.collections import CollectionService
-from orgservice.services.lifecycle import (
-    PENDING_CHANGE_LEASE,
-    TenantLifecycle,
-    TransactionRunner,
-    changed_by_another_request,
-)
+from orgservice.services.lifecycle import TenantLifecycle, TransactionRunner, changed_by_another_request
 from orgservice.services.lifecycle import now as _now
 
 logger = Logger(child=True)
-
-__all__ = ["PENDING_CHANGE_LEASE", "OrganizationService", "OrganizationWithAdmin"]
 
 
 @dataclass(frozen=True, slots=True)
