@@ -118,6 +118,8 @@ class CollectionService:
         index_names = self._repository.copy_indexes(source=source, target=target)
         checkpoints.reached("rename.indexes_copied")
 
+        # NOTE: a resumed copy reads the source from its start again and skips the `_id`s already copied,
+        # so a tenant whose scan alone outlasts the function's timeout never finishes moving.
         copied = 0
         for batch in self._repository.batches(location=source, batch_size=self._copy_batch_size):
             copied += self._repository.insert_missing(location=target, documents=batch)
