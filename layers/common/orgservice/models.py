@@ -29,12 +29,25 @@ class Organization:
     version: int
     created_at: datetime
     updated_at: datetime
+    # Set while a create has stored the records but not yet confirmed the tenant collection.
+    creating_since: datetime | None = None
     # Set while a rename moves the collection from this earlier location to `location`.
     moving_from: TenantLocation | None = None
     # Set while a delete removes the collection and the records.
     deleting_since: datetime | None = None
-    # When the rename or delete in progress started, so a later request can tell one that died.
+    # When the create, rename or delete in progress started, so a later request can tell one that died.
     pending_since: datetime | None = None
+
+    @property
+    def pending_operation(self) -> str | None:
+        """Name of the unfinished change ("create", "rename" or "delete"), or None when there is none."""
+        if self.deleting_since is not None:
+            return "delete"
+        if self.creating_since is not None:
+            return "create"
+        if self.moving_from is not None:
+            return "rename"
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from orgservice.core import db
 from orgservice.errors import ConflictError
@@ -128,3 +131,17 @@ def test_transaction_passes_session_when_supported(transactions: None, service_e
     db.run_in_transaction(lambda session: in_transaction.append(session is not None and session.in_transaction))
 
     assert in_transaction == [True]
+
+
+def test_get_client_from_threads_builds_one(service_env: dict[str, str]) -> None:
+    """Threads that ask for the first client at once all get the same one, so their sessions fit it."""
+    barrier = threading.Barrier(8)
+
+    def build() -> MongoClient:
+        barrier.wait(timeout=10)
+        return db.get_client()
+
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        clients = list(executor.map(lambda _index: build(), range(8)))
+
+    assert len({id(client) for client in clients}) == 1

@@ -62,7 +62,8 @@ def test_create_returns_records(organization_service: OrganizationService, maste
     assert created.organization.slug == "acme_corp"
     assert created.organization.location.collection_name == "org_acme_corp"
     assert created.organization.location.database_name == master_db.name
-    assert created.organization.version == 1
+    assert created.organization.version == 2
+    assert created.organization.pending_operation is None
     assert created.admin.email == "admin@acme.example.com"
     assert created.admin.organization_id == created.organization.id
 

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from orgservice.errors import ConflictError, NotFoundError
 from orgservice.models import Principal
-from orgservice.services.organizations import PENDING_CHANGE_LEASE, OrganizationService, OrganizationWithAdmin
+from orgservice.services.lifecycle import PENDING_CHANGE_LEASE
+from orgservice.services.organizations import OrganizationService, OrganizationWithAdmin
 from pymongo.database import Database
 
 from tests.integration.functions.tenant_data import documents, indexes, seed_tenant_data
@@ -91,7 +92,7 @@ def test_update_rejects_running_rename(
 ) -> None:
     leave_rename_half_done(master_db, acme, ago=FRESH, moved=False)
 
-    with pytest.raises(ConflictError, match="being renamed or deleted"):
+    with pytest.raises(ConflictError, match="being renamed"):
         organization_service.update(
             principal=principal_of(acme), organization_name="Acme Other", email=None, password=None
         )
@@ -142,7 +143,7 @@ def test_update_rejects_running_delete(
 ) -> None:
     leave_delete_half_done(master_db, ago=FRESH)
 
-    with pytest.raises(ConflictError, match="being renamed or deleted"):
+    with pytest.raises(ConflictError, match="being deleted"):
         organization_service.update(
             principal=principal_of(acme), organization_name="Acme Labs", email=None, password=None
         )
@@ -151,10 +152,22 @@ def test_update_rejects_running_delete(
     assert master_db.organizations.find_one()["slug"] == "acme_corp"
 
 
-def test_delete_finishes_running_delete(
+def test_delete_rejects_running_delete(
     acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
 ) -> None:
+    """A second delete while the first one runs could drop a collection created after the first finished."""
     leave_delete_half_done(master_db, ago=FRESH)
+
+    with pytest.raises(ConflictError, match="being deleted"):
+        organization_service.delete(principal=principal_of(acme))
+
+    assert master_db.organizations.count_documents({}) == 1
+
+
+def test_delete_finishes_expired_delete(
+    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
+) -> None:
+    leave_delete_half_done(master_db, ago=EXPIRED)
 
     assert organization_service.delete(principal=principal_of(acme)) == "Acme Corp"
 
@@ -176,7 +189,7 @@ def test_delete_rejects_running_rename(
 ) -> None:
     leave_rename_half_done(master_db, acme, ago=FRESH, moved=True)
 
-    with pytest.raises(ConflictError, match="being renamed or deleted"):
+    with pytest.raises(ConflictError, match="being renamed"):
         organization_service.delete(principal=principal_of(acme))
 
     assert tenant_collections(master_db) == ["org_acme_labs"]

@@ -6,6 +6,7 @@ containers then hold at most a few thousand connections to the cluster.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -27,6 +28,10 @@ TRANSACTION_BACKOFF_SECONDS = 0.05
 logger = Logger(child=True)
 
 _client: MongoClient | None = None
+# Guards the first build of the client. Lambda runs one request per container at a time, but the local
+# runner and the tests call handlers from several threads. Two clients would then each own sessions that
+# the other rejects ("Can only use session with the MongoClient that started it").
+_client_lock = threading.Lock()
 _indexed_databases: set[str] = set()
 _transactions_supported: bool | None = None
 
@@ -34,7 +39,12 @@ _transactions_supported: bool | None = None
 def get_client() -> MongoClient:
     """Return the container's MongoClient, building it on first use."""
     global _client
-    if _client is None:
+    if _client is not None:
+        return _client
+
+    with _client_lock:
+        if _client is not None:
+            return _client
         settings = get_settings()
         _client = MongoClient(
             resolve_mongodb_uri(settings),
@@ -51,7 +61,7 @@ def get_client() -> MongoClient:
             tz_aware=True,
         )
         logger.info("Built the MongoDB client", extra={"max_pool_size": settings.mongodb_max_pool_size})
-    return _client
+        return _client
 
 
 def get_database(settings: Settings | None = None) -> Database:

@@ -43,6 +43,7 @@ def _to_organization(document: dict[str, Any]) -> Organization:
         version=document["version"],
         created_at=document["created_at"],
         updated_at=document["updated_at"],
+        creating_since=document.get("creating_since"),
         moving_from=_to_location(document.get("moving_from")),
         deleting_since=document.get("deleting_since"),
         pending_since=document.get("pending_since"),
@@ -64,6 +65,7 @@ class OrganizationRepository:
         now: datetime,
         session: ClientSession | None = None,
     ) -> Organization:
+        """Insert the organization marked as being created; finish_create clears the mark."""
         document = {
             "organization_name": organization_name,
             "slug": slug,
@@ -72,6 +74,8 @@ class OrganizationRepository:
             "version": 1,
             "created_at": now,
             "updated_at": now,
+            "creating_since": now,
+            "pending_since": now,
         }
         with raise_duplicates("slug"):
             result = self._collection.insert_one(document, session=session)
@@ -87,6 +91,39 @@ class OrganizationRepository:
 
     def find_by_slug(self, *, slug: str) -> Organization | None:
         document = self._collection.find_one({"slug": slug})
+        return _to_organization(document) if document else None
+
+    def find_by_location(self, *, location: TenantLocation) -> Organization | None:
+        document = self._collection.find_one(
+            {"database_name": location.database_name, "collection_name": location.collection_name}
+        )
+        return _to_organization(document) if document else None
+
+    def find_pending(self, *, started_before: datetime) -> list[Organization]:
+        """Return the organizations whose create, rename or delete started before the given time."""
+        cursor = self._collection.find({"pending_since": {"$lt": started_before}}).sort("pending_since", 1)
+        return [_to_organization(document) for document in cursor]
+
+    def list_locations(self) -> list[TenantLocation]:
+        """Return every location that an organization uses or is moving away from."""
+        projection = {"database_name": 1, "collection_name": 1, "moving_from": 1}
+        locations: list[TenantLocation] = []
+        for document in self._collection.find({}, projection):
+            locations.append(
+                TenantLocation(database_name=document["database_name"], collection_name=document["collection_name"])
+            )
+            earlier = _to_location(document.get("moving_from"))
+            if earlier is not None:
+                locations.append(earlier)
+        return locations
+
+    def finish_create(self, *, organization_id: str, expected_version: int) -> Organization | None:
+        """Clear the create mark if the stored version still matches; return None when it does not."""
+        document = self._collection.find_one_and_update(
+            {"_id": to_object_id(organization_id), "version": expected_version, "creating_since": {"$exists": True}},
+            {"$unset": {"creating_since": "", "pending_since": ""}, "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
         return _to_organization(document) if document else None
 
     def update_name(
@@ -139,6 +176,26 @@ class OrganizationRepository:
         )
         return _to_organization(document) if document else None
 
+    def claim(self, *, organization_id: str, expected_version: int, now: datetime) -> Organization | None:
+        """Restart the lease of the unfinished change at `now` if the stored version still matches.
+
+        Of several requests that take over one expired change, only the first claim succeeds.
+        """
+        document = self._collection.find_one_and_update(
+            {"_id": to_object_id(organization_id), "version": expected_version, "pending_since": {"$exists": True}},
+            {"$set": {"pending_since": now}, "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _to_organization(document) if document else None
+
+    def release(self, *, organization_id: str, expected_version: int, expired_at: datetime) -> bool:
+        """Backdate the lease of a change whose request failed, so the next request finishes it at once."""
+        result = self._collection.update_one(
+            {"_id": to_object_id(organization_id), "version": expected_version, "pending_since": {"$exists": True}},
+            {"$set": {"pending_since": expired_at}},
+        )
+        return result.modified_count == 1
+
     def mark_deleting(self, *, organization_id: str, expected_version: int, now: datetime) -> Organization | None:
         """Mark the organization as being deleted if the stored version still matches."""
         document = self._collection.find_one_and_update(
@@ -148,6 +205,12 @@ class OrganizationRepository:
         )
         return _to_organization(document) if document else None
 
-    def delete(self, *, organization_id: str, session: ClientSession | None = None) -> bool:
-        result = self._collection.delete_one({"_id": to_object_id(organization_id)}, session=session)
+    def delete(
+        self, *, organization_id: str, expected_version: int | None = None, session: ClientSession | None = None
+    ) -> bool:
+        """Delete the organization, only at `expected_version` when one is given; tell whether it was deleted."""
+        query: dict[str, Any] = {"_id": to_object_id(organization_id)}
+        if expected_version is not None:
+            query["version"] = expected_version
+        result = self._collection.delete_one(query, session=session)
         return result.deleted_count == 1

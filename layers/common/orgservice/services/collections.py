@@ -5,11 +5,15 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 
 from orgservice.errors import ConflictError
-from orgservice.models import TenantLocation
-from orgservice.placement import TenantPlacement
+from orgservice.models import Organization, TenantLocation
+from orgservice.placement import TENANT_COLLECTION_PREFIX, TenantPlacement
 from orgservice.repositories.tenant_collections import TenantCollectionExistsError, TenantCollectionRepository
+from orgservice.services import checkpoints
 
 logger = Logger(child=True)
+
+# Documents per batch of a copying move. The function keeps one batch in memory at a time.
+COPY_BATCH_SIZE = 1000
 
 
 def _storage_taken(location: TenantLocation) -> ConflictError:
@@ -19,15 +23,41 @@ def _storage_taken(location: TenantLocation) -> ConflictError:
     )
 
 
+def _pair(source: TenantLocation, target: TenantLocation) -> dict[str, str]:
+    return {"source": source.namespace, "target": target.namespace}
+
+
+def moves_by_copy(source: TenantLocation, target: TenantLocation) -> bool:
+    """Tell whether a move between the two locations copies documents rather than renaming.
+
+    renameCollection is atomic and metadata-only within one database. Across databases mongod copies
+    without atomicity and sharded clusters reject it, so the service copies in batches itself.
+    """
+    return source.database_name != target.database_name
+
+
 class CollectionService:
     """Applies the tenant placement and keeps collection operations from touching another tenant's data."""
 
-    def __init__(self, *, placement: TenantPlacement, repository: TenantCollectionRepository) -> None:
+    def __init__(
+        self,
+        *,
+        placement: TenantPlacement,
+        repository: TenantCollectionRepository,
+        copy_batch_size: int | None = None,
+    ) -> None:
         self._placement = placement
         self._repository = repository
+        self._copy_batch_size = copy_batch_size or COPY_BATCH_SIZE
 
     def locate(self, slug: str) -> TenantLocation:
         return self._placement.locate(slug)
+
+    def exists(self, location: TenantLocation) -> bool:
+        return self._repository.exists(location=location)
+
+    def is_empty(self, location: TenantLocation) -> bool:
+        return self._repository.count(location=location) == 0
 
     def create(self, location: TenantLocation) -> None:
         """Create the tenant collection, rejecting one that already exists rather than adopting its data."""
@@ -50,10 +80,13 @@ class CollectionService:
             return
 
         if not self._repository.exists(location=source):
-            # NOTE: a request killed between its metadata write and its collection step leaves an
-            # organization without a collection. Creating an empty one restores the invariant.
+            # An organization stored before creates confirmed their collection can lack one.
             logger.warning("Tenant collection missing before a move", extra={"namespace": source.namespace})
             self._repository.create(location=target)
+            return
+
+        if moves_by_copy(source, target):
+            self._copy(source, target)
             return
 
         try:
@@ -61,29 +94,116 @@ class CollectionService:
         except TenantCollectionExistsError:
             logger.error("Tenant collection already exists", extra={"namespace": target.namespace})
             raise _storage_taken(target) from None
-        logger.info("Renamed tenant collection", extra={"source": source.namespace, "target": target.namespace})
+        logger.info(
+            "Moved tenant collection",
+            extra={"source": source.namespace, "target": target.namespace, "method": "renameCollection"},
+        )
 
-    def finish_interrupted_move(self, source: TenantLocation, target: TenantLocation) -> None:
-        """Complete a move that a dead request left half done, without overwriting any collection."""
+    def _copy(self, source: TenantLocation, target: TenantLocation, *, resume: bool = False) -> None:
+        """Copy documents with their `_id`s and the indexes to the target in batches, then drop the source.
+
+        With `resume`, an existing target is taken as the partial copy of an earlier run and completed.
+        """
+        logger.info(
+            "Moving tenant collection by copy",
+            extra={"source": source.namespace, "target": target.namespace, "resume": resume},
+        )
+        try:
+            self._repository.create(location=target, options=self._repository.options(location=source))
+        except TenantCollectionExistsError:
+            if not resume:
+                logger.error("Tenant collection already exists", extra={"namespace": target.namespace})
+                raise _storage_taken(target) from None
+
+        index_names = self._repository.copy_indexes(source=source, target=target)
+        checkpoints.reached("rename.indexes_copied")
+
+        # NOTE: a resumed copy reads the source from its start again and skips the `_id`s already copied,
+        # so a tenant whose scan alone outlasts the function's timeout never finishes moving.
+        copied = 0
+        for batch in self._repository.batches(location=source, batch_size=self._copy_batch_size):
+            copied += self._repository.insert_missing(location=target, documents=batch)
+            checkpoints.reached("rename.batch_copied")
+
+        source_count = self._repository.count(location=source)
+        target_count = self._repository.count(location=target)
+        if target_count != source_count:
+            # NOTE: tenant writes to either collection during the copy change the counts. The source
+            # stays in place, so a failed rename is rolled back and an interrupted one is retried.
+            raise RuntimeError(
+                f"Copying {source.namespace} to {target.namespace} failed: the copy contains {target_count} "
+                f"of {source_count} documents. Retry the rename."
+            )
+        checkpoints.reached("rename.documents_copied")
+
+        self._repository.drop(location=source)
+        logger.info(
+            "Moved tenant collection",
+            extra={
+                "source": source.namespace,
+                "target": target.namespace,
+                "method": "copy",
+                "inserted": copied,
+                "documents": target_count,
+                "indexes": index_names,
+            },
+        )
+
+    def undo_copy(self, source: TenantLocation, target: TenantLocation) -> None:
+        """Drop the partial copy at the target of a failed copying move, while the source is still complete."""
+        if not moves_by_copy(source, target) or not self._repository.exists(location=source):
+            return
+        self._repository.drop(location=target)
+        logger.info("Dropped a partial copy", extra={"source": source.namespace, "target": target.namespace})
+
+    def finish_interrupted_move(
+        self, source: TenantLocation, target: TenantLocation, *, source_owner: Organization | None
+    ) -> None:
+        """Complete a move that a dead request left half done, without overwriting any collection.
+
+        `source_owner` is another organization that now uses the source location. Once the move has
+        left the source, a new organization may create its own collection there.
+        """
         source_exists = self._repository.exists(location=source)
         target_exists = self._repository.exists(location=target)
 
         if source_exists and target_exists:
-            logger.error(
-                "Both collections of an interrupted move exist",
-                extra={"source": source.namespace, "target": target.namespace},
-            )
-            raise ConflictError(
-                f"Both '{source.collection_name}' and '{target.collection_name}' exist after an interrupted rename; "
-                "ask an operator to merge them."
-            )
+            if source_owner is not None and source_owner.pending_operation != "create":
+                # The owner's collection exists and its create finished, so this move had finished before.
+                logger.info(
+                    "Source of an interrupted move belongs to another organization", extra=_pair(source, target)
+                )
+                return
+            if source_owner is not None:
+                raise ConflictError(
+                    f"Organization '{source_owner.organization_name}' is being created at '{source.collection_name}'; "
+                    "retry in a minute."
+                )
+            if not moves_by_copy(source, target):
+                logger.error("Both collections of an interrupted move exist", extra=_pair(source, target))
+                raise ConflictError(
+                    f"Both '{source.collection_name}' and '{target.collection_name}' exist after an interrupted "
+                    "rename; ask an operator to merge them."
+                )
 
-        if source_exists:
+        if source_exists and moves_by_copy(source, target):
+            self._copy(source, target, resume=True)
+        elif source_exists:
             self._repository.rename(source=source, target=target)
         elif not target_exists:
+            logger.warning("Both collections of an interrupted move are missing", extra={"target": target.namespace})
             self._repository.create(location=target)
-        logger.info("Finished an interrupted move", extra={"source": source.namespace, "target": target.namespace})
+        logger.info("Finished an interrupted move", extra=_pair(source, target))
 
     def drop(self, location: TenantLocation) -> None:
         self._repository.drop(location=location)
         logger.info("Dropped tenant collection", extra={"namespace": location.namespace})
+
+    def list_tenant_collections(self, database_names: set[str]) -> list[TenantLocation]:
+        """Return every collection named like a tenant collection in the given databases."""
+        found: list[TenantLocation] = []
+        for database_name in sorted(database_names):
+            found.extend(
+                self._repository.list_tenant_collections(database_name=database_name, prefix=TENANT_COLLECTION_PREFIX)
+            )
+        return found

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from aws_lambda_powertools import Logger
 from pymongo.client_session import ClientSession
@@ -19,17 +17,13 @@ from orgservice.naming import slugify
 from orgservice.repositories.admins import AdminRepository
 from orgservice.repositories.errors import DuplicateValueError
 from orgservice.repositories.organizations import OrganizationRepository
+from orgservice.services import checkpoints
 from orgservice.services.admins import AdminService
 from orgservice.services.collections import CollectionService
+from orgservice.services.lifecycle import TenantLifecycle, TransactionRunner, changed_by_another_request
+from orgservice.services.lifecycle import now as _now
 
 logger = Logger(child=True)
-
-# A Lambda function is stopped at its timeout (at most 28 s in template.yaml), so a rename or delete
-# that started longer ago than this has died, and the next request that touches the organization finishes it.
-PENDING_CHANGE_LEASE = timedelta(seconds=60)
-
-# Runs a unit of work in one transaction where the server supports it; see core.db.run_in_transaction.
-TransactionRunner = Callable[[Callable[[ClientSession | None], Any]], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +32,6 @@ class OrganizationWithAdmin:
 
     organization: Organization
     admin: Admin
-
-
-def _now() -> datetime:
-    # MongoDB stores milliseconds, so round here and the response equals what a later read returns.
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def _name_taken(name: str, slug: str, holder: Organization | None) -> ConflictError:
@@ -80,15 +68,61 @@ class OrganizationService:
         self._admin_service = admin_service
         self._run_in_transaction = run_in_transaction
         self._settings = settings
+        self.lifecycle = TenantLifecycle(
+            organizations=organizations,
+            admins=admins,
+            collections=collections,
+            run_in_transaction=run_in_transaction,
+            master_database_name=settings.mongodb_database,
+        )
 
     def create(self, *, organization_name: str, email: str, password: str) -> OrganizationWithAdmin:
-        """Create the organization, its first admin and its tenant collection."""
+        """Create the organization, its first admin and its tenant collection, all or nothing.
+
+        Organization and admin are stored in one transaction, the organization marked as being created.
+        The collection follows, and clearing the mark makes the organization visible. A failure rolls
+        back every step, and a process that dies on the way leaves a mark that the next request for
+        the name or email, or the repair function, rolls back once its lease has expired.
+        """
         slug = slugify(organization_name)
         location = self._collections.locate(slug)
         email = email.lower()
         password_hash = hash_password(password, rounds=self._settings.bcrypt_rounds)
-        now = _now()
         logger.info("Creating organization", extra={"slug": slug})
+
+        # A leftover collection is rejected before anything is stored. When an organization uses the
+        # name, the insert below reports that instead.
+        if self._organizations.find_by_slug(slug=slug) is None:
+            self._collections.ensure_free(location)
+        organization, admin = self._insert_records(organization_name, slug, location, email, password_hash)
+
+        collection_created = False
+        try:
+            checkpoints.reached("create.records_stored")
+            self._collections.create(location)
+            collection_created = True
+            checkpoints.reached("create.collection_created")
+
+            finished = self._organizations.finish_create(
+                organization_id=organization.id, expected_version=organization.version
+            )
+            if finished is None:
+                raise changed_by_another_request(organization)
+        except Exception:
+            logger.exception(
+                "Creating the organization failed; rolling it back", extra={"organization_id": organization.id}
+            )
+            self._roll_back_create(organization, drop_collection=collection_created)
+            raise
+
+        logger.info("Created organization", extra={"organization_id": organization.id, "admin_id": admin.id})
+        observability.organization_created()
+        return OrganizationWithAdmin(organization=finished, admin=admin)
+
+    def _insert_records(
+        self, organization_name: str, slug: str, location: TenantLocation, email: str, password_hash: bytes
+    ) -> tuple[Organization, Admin]:
+        now = _now()
 
         # The unique indexes on slug and email decide races: of two concurrent creates, one insert fails.
         def insert_records(session: ClientSession | None) -> tuple[Organization, Admin]:
@@ -99,35 +133,27 @@ class OrganizationService:
             return organization, admin
 
         try:
-            organization, admin = self._run_in_transaction(insert_records)
+            return self._run_in_transaction(insert_records)
         except DuplicateValueError as error:
             blocker = self._blocking_organization(error.field, slug=slug, email=email)
-            if blocker is None or not self._finish_dead_delete(blocker):
+            if blocker is None or not self._settle_blocker(blocker):
                 logger.info("Create rejected: duplicate value", extra={"slug": slug, "field": error.field})
                 raise self._duplicate_error(error.field, organization_name, slug, email, blocker) from None
 
-            # The name or email belonged to an organization whose delete died; it is free now.
-            try:
-                organization, admin = self._run_in_transaction(insert_records)
-            except DuplicateValueError as retry_error:
-                logger.info("Create rejected: duplicate value", extra={"slug": slug, "field": retry_error.field})
-                raise self._duplicate_error(retry_error.field, organization_name, slug, email, None) from None
-
-        # NOTE: a process killed between the commit above and the collection below leaves an
-        # organization without its collection until the next rename or delete of it.
+        # The name or email belonged to an organization whose create or delete died; it is free now.
         try:
-            self._collections.create(location)
-        except Exception:
-            logger.exception(
-                "Creating the tenant collection failed; removing the organization",
-                extra={"organization_id": organization.id},
-            )
-            self._remove_records(organization.id)
-            raise
+            return self._run_in_transaction(insert_records)
+        except DuplicateValueError as retry_error:
+            logger.info("Create rejected: duplicate value", extra={"slug": slug, "field": retry_error.field})
+            raise self._duplicate_error(retry_error.field, organization_name, slug, email, None) from None
 
-        logger.info("Created organization", extra={"organization_id": organization.id, "admin_id": admin.id})
-        observability.organization_created()
-        return OrganizationWithAdmin(organization=organization, admin=admin)
+    def _roll_back_create(self, organization: Organization, *, drop_collection: bool) -> None:
+        try:
+            self.lifecycle.roll_back_create(organization, drop_collection=drop_collection)
+        except Exception:
+            # The mark stays, and the next request or the repair function rolls the create back.
+            logger.exception("Rolling back the create failed", extra={"organization_id": organization.id})
+            self.lifecycle.release(organization)
 
     def _insert_admin(
         self,
@@ -138,10 +164,12 @@ class OrganizationService:
         session: ClientSession | None,
     ) -> Admin:
         try:
+            if session is None:
+                checkpoints.reached("create.organization_stored")
             return self._admins.insert(
                 organization_id=organization.id, email=email, password_hash=password_hash, now=now, session=session
             )
-        except DuplicateValueError:
+        except Exception:
             if session is None:
                 # Without a transaction the organization is already stored; undo it so the name stays free.
                 self._organizations.delete(organization_id=organization.id)
@@ -156,16 +184,15 @@ class OrganizationService:
             return None
         return self._organizations.find_by_id(organization_id=admin.organization_id)
 
-    def _finish_dead_delete(self, organization: Organization) -> bool:
-        """Finish the organization's delete if one started and its request died; tell whether it did."""
-        if organization.deleting_since is None or organization.pending_since is None:
-            return False
-        if _now() - organization.pending_since < PENDING_CHANGE_LEASE:
+    def _settle_blocker(self, organization: Organization) -> bool:
+        """Settle the blocking organization's create or delete if its request died; tell whether it is gone."""
+        if organization.pending_operation not in ("create", "delete") or not self.lifecycle.is_expired(organization):
             return False
 
-        logger.warning("Finishing an interrupted delete", extra={"organization_id": organization.id})
-        self._remove_all(organization)
-        return True
+        try:
+            return self.lifecycle.settle(organization) is None
+        except ConflictError:
+            return False
 
     def _duplicate_error(
         self, field: str, name: str, slug: str, email: str, blocker: Organization | None
@@ -175,15 +202,32 @@ class OrganizationService:
                 f"Organization '{blocker.organization_name}' is being deleted and still uses this "
                 f"{'name' if field == 'slug' else 'email'}; retry in a few seconds."
             )
+        if blocker is not None and blocker.creating_since is not None:
+            # A create that died keeps the name and email until its lease expires, then the next create frees them.
+            return ConflictError(
+                f"Organization '{blocker.organization_name}' is being created by another request with this "
+                f"{'name' if field == 'slug' else 'email'}; if that request failed, retry in a minute."
+            )
         if field != "slug":
             return _email_taken(email)
         return _name_taken(name, slug, blocker)
 
     def get(self, *, organization_name: str) -> Organization:
-        """Find an organization by name; names that fold to the same slug find the same organization."""
+        """Find an organization by name; names that fold to the same slug find the same organization.
+
+        An organization still being created or already being deleted is not found. During a rename the
+        result names the earlier collection for as long as it exists, because a copying move fills the
+        new one before it drops the earlier one.
+        """
         organization = self._organizations.find_by_slug(slug=slugify(organization_name))
-        if organization is None or organization.deleting_since is not None:
+        if organization is None or organization.pending_operation in ("create", "delete"):
             raise NotFoundError(f"Organization '{organization_name}' not found.")
+
+        source = organization.moving_from
+        if source is not None and self._collections.exists(source):
+            # After the move, a new organization may own a collection at the earlier location.
+            if self._organizations.find_by_location(location=source) is None:
+                return replace(organization, location=source)
         return organization
 
     def update(
@@ -196,13 +240,14 @@ class OrganizationService:
     ) -> OrganizationWithAdmin:
         """Rename the organization and move its collection, and change the admin's email or password.
 
-        The metadata changes commit first, with a mark of the move in progress, and a unique index
-        rejects a taken name or email before any collection moves. A failed move then restores the
-        earlier metadata. While the mark is set, other renames and deletes of the organization get 409.
+        A taken name is rejected before any write. The metadata changes then commit with a mark of the
+        move in progress and a version check, so of two concurrent updates one gets 409. A failed move
+        restores the earlier metadata, and a process that dies during the move leaves the mark, so the
+        next request or the repair function finishes the move.
         """
         admin, organization = self._admin_service.resolve(principal)
         logger.info("Updating organization", extra={"organization_id": organization.id, "admin_id": admin.id})
-        organization = self._settle_pending_change(organization)
+        organization = self._settle(organization)
 
         new_slug = slugify(organization_name) if organization_name is not None else organization.slug
         new_name = organization_name if organization_name is not None else organization.organization_name
@@ -213,6 +258,10 @@ class OrganizationService:
             if password is not None
             else admin.password_hash
         )
+
+        if new_name == organization.organization_name and email is None and password is None:
+            logger.info("Update changes nothing", extra={"organization_id": organization.id})
+            return OrganizationWithAdmin(organization=organization, admin=admin)
 
         if new_slug != organization.slug:
             holder = self._organizations.find_by_slug(slug=new_slug)
@@ -248,10 +297,16 @@ class OrganizationService:
         )
         return OrganizationWithAdmin(organization=updated, admin=updated_admin)
 
+    def _settle(self, organization: Organization) -> Organization:
+        settled = self.lifecycle.settle(organization)
+        if settled is None:
+            raise NotFoundError("The organization of this token no longer exists.")
+        return settled
+
     def _move_collection(self, *, previous: Organization, current: Organization, admin: Admin) -> Organization:
         """Move the tenant collection to the location `current` names, or restore `previous` on failure."""
-        # NOTE: until the move below finishes, GET returns the new collection name before it exists.
         try:
+            checkpoints.reached("rename.metadata_written")
             self._collections.move(previous.location, current.location)
         except Exception as error:
             logger.exception(
@@ -262,7 +317,7 @@ class OrganizationService:
                     "target": current.location.namespace,
                 },
             )
-            self._restore_metadata(previous=previous, current=current, admin=admin)
+            self._roll_back_move(previous=previous, current=current, admin=admin)
             observability.migration_rolled_back()
             reason = error.message if isinstance(error, ConflictError) else "Moving the data failed; retry the request."
             raise MigrationFailedError(
@@ -270,9 +325,28 @@ class OrganizationService:
                 f"organization keeps its earlier name and data. {reason}"
             ) from error
 
-        finished = self._finish_move(current)
+        try:
+            checkpoints.reached("rename.collection_moved")
+            finished = self.lifecycle.finish_move(current)
+        except Exception:
+            # The collection has moved; the next request or the repair function clears the mark.
+            logger.exception("Clearing the move mark failed", extra={"organization_id": previous.id})
+            self.lifecycle.release(current)
+            raise
+
         logger.info("Renamed organization", extra={"organization_id": previous.id, "slug": finished.slug})
         return finished
+
+    def _roll_back_move(self, *, previous: Organization, current: Organization, admin: Admin) -> None:
+        try:
+            self._collections.undo_copy(previous.location, current.location)
+            checkpoints.reached("rename.rollback_copy_dropped")
+            self._restore_metadata(previous=previous, current=current, admin=admin)
+        except Exception:
+            # The mark stays, and the next request or the repair function finishes the move instead.
+            logger.exception("Rolling back the move failed", extra={"organization_id": previous.id})
+            self.lifecycle.release(current)
+            raise
 
     def _write_metadata(
         self,
@@ -300,10 +374,7 @@ class OrganizationService:
                 session=session,
             )
             if updated is None:
-                raise ConflictError(
-                    f"Organization '{organization.organization_name}' was changed by another request; "
-                    "fetch it again and retry."
-                )
+                raise changed_by_another_request(organization)
 
             if email != admin.email or password_hash != admin.password_hash:
                 self._write_admin(organization, updated, admin, email, password_hash, now, session)
@@ -364,79 +435,35 @@ class OrganizationService:
             session=session,
         )
 
-    def _finish_move(self, organization: Organization) -> Organization:
-        finished = self._organizations.finish_move(
-            organization_id=organization.id, expected_version=organization.version
-        )
-        if finished is None:
-            # Only a request that took longer than the lease lets another request take over its move.
-            logger.warning("The move mark was changed by another request", extra={"organization_id": organization.id})
-            raise ConflictError(
-                f"Organization '{organization.organization_name}' was changed by another request; "
-                "fetch it again and retry."
-            )
-        return finished
-
-    def _settle_pending_change(self, organization: Organization) -> Organization:
-        """Reject a request while a rename or delete of the organization runs, or finish one that died."""
-        if organization.pending_since is None:
-            return organization
-
-        if _now() - organization.pending_since < PENDING_CHANGE_LEASE:
-            logger.info("Request rejected: change in progress", extra={"organization_id": organization.id})
-            raise ConflictError(
-                f"Organization '{organization.organization_name}' is being renamed or deleted by another request; "
-                "retry in a few seconds."
-            )
-
-        logger.warning(
-            "Finishing an interrupted change",
-            extra={"organization_id": organization.id, "deleting": organization.deleting_since is not None},
-        )
-        if organization.deleting_since is not None:
-            self._remove_all(organization)
-            raise NotFoundError("The organization of this token no longer exists.")
-
-        if organization.moving_from is not None:
-            self._collections.finish_interrupted_move(organization.moving_from, organization.location)
-        return self._finish_move(organization)
-
     def delete(self, *, principal: Principal) -> str:
         """Delete the organization, its admins and its tenant collection; return the organization's name."""
         _admin, organization = self._admin_service.resolve(principal)
         logger.info("Deleting organization", extra={"organization_id": organization.id})
 
-        if organization.deleting_since is not None:
-            # An earlier delete stopped partway, and finishing it is safe to repeat.
+        if organization.pending_operation == "delete" and self.lifecycle.is_expired(organization):
+            # An earlier delete stopped partway; settling it finishes the requested delete.
             logger.info("Finishing an earlier delete", extra={"organization_id": organization.id})
-            marked = organization
-        else:
-            organization = self._settle_pending_change(organization)
+            self.lifecycle.settle(organization)
+            observability.organization_deleted()
+            return organization.organization_name
 
-            # The mark claims the organization against a concurrent rename, and GET stops showing it.
-            marked = self._organizations.mark_deleting(
-                organization_id=organization.id, expected_version=organization.version, now=_now()
-            )
-            if marked is None:
-                raise ConflictError(
-                    f"Organization '{organization.organization_name}' was changed by another request; "
-                    "fetch it again and retry."
-                )
+        organization = self._settle(organization)
 
-        self._remove_all(marked)
+        # The mark claims the organization against a concurrent rename, and GET stops showing it.
+        marked = self._organizations.mark_deleting(
+            organization_id=organization.id, expected_version=organization.version, now=_now()
+        )
+        if marked is None:
+            raise changed_by_another_request(organization)
+
+        try:
+            checkpoints.reached("delete.marked")
+            self.lifecycle.remove_all(marked)
+        except Exception:
+            logger.exception("Deleting the organization failed", extra={"organization_id": organization.id})
+            self.lifecycle.release(marked)
+            raise
+
         logger.info("Deleted organization", extra={"organization_id": organization.id})
         observability.organization_deleted()
         return organization.organization_name
-
-    def _remove_all(self, organization: Organization) -> None:
-        # The collection goes first: a retry after a failure in between finds the organization and
-        # finishes the job, and no tenant data is ever left without an organization that owns it.
-        self._collections.drop(organization.location)
-        self._remove_records(organization.id)
-
-    def _remove_records(self, organization_id: str) -> None:
-        def remove(session: ClientSession | None) -> None:
-            self._admins.delete_by_organization(organization_id=organization_id, session=session)
-            self._organizations.delete(organization_id=organization_id, session=session)
-
-        self._run_in_transaction(remove)
