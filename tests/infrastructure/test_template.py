@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from orgservice.api.app import SECURITY_HEADERS
+
 from tests.infrastructure.conftest import ROOT
 
 PROTECTED_ROUTES = {("/org/update", "put"), ("/org/delete", "delete")}
@@ -160,6 +162,16 @@ def test_gateway_error_has_json_detail_and_cors(openapi_body: dict[str, Any], re
     assert response["responseParameters"]["gatewayresponse.header.Access-Control-Allow-Origin"] == {
         "Fn::Sub": "'${CorsAllowOrigin}'"
     }
+
+
+def test_gateway_responses_carry_security_headers(openapi_body: dict[str, Any]) -> None:
+    responses = openapi_body["x-amazon-apigateway-gateway-responses"]
+
+    assert set(ERROR_RESPONSES) <= set(responses)
+    for response_type, response in responses.items():
+        parameters = response["responseParameters"]
+        for name, value in SECURITY_HEADERS.items():
+            assert parameters.get(f"gatewayresponse.header.{name}") == f"'{value}'", (response_type, name)
 
 
 def test_outputs_name_api_url_and_every_function(cloudformation: dict[str, Any]) -> None:
