@@ -7,7 +7,7 @@ app = FastAPI()
 
 
 @app.get("/hello")
-def hello() -> dict[str, str]:
+async def hello() -> dict[str, str]:
     return {"message": "hello"}
 
 

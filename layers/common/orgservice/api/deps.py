@@ -18,20 +18,32 @@ from orgservice.services.admins import AdminService
 from orgservice.services.collections import CollectionService
 from orgservice.services.organizations import OrganizationService
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+# The dependencies that FastAPI resolves are coroutines: they do no I/O after the first request of a
+# container, and FastAPI would run a plain function in its thread pool, one thread hop per dependency.
 
 
-def get_admin_service(settings: SettingsDep) -> AdminService:
+async def _settings() -> Settings:
+    return get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+def get_admin_service(settings: Settings) -> AdminService:
     database = db.get_database(settings)
     return AdminService(
         admins=AdminRepository(database), organizations=OrganizationRepository(database), settings=settings
     )
 
 
-AdminServiceDep = Annotated[AdminService, Depends(get_admin_service)]
+async def _admin_service(settings: SettingsDep) -> AdminService:
+    return get_admin_service(settings)
 
 
-def get_organization_service(settings: SettingsDep, admin_service: AdminServiceDep) -> OrganizationService:
+AdminServiceDep = Annotated[AdminService, Depends(_admin_service)]
+
+
+def get_organization_service(settings: Settings, admin_service: AdminService) -> OrganizationService:
     database = db.get_database(settings)
     collections = CollectionService(
         placement=CollectionPerTenantPlacement(database.name),
@@ -47,10 +59,14 @@ def get_organization_service(settings: SettingsDep, admin_service: AdminServiceD
     )
 
 
-OrganizationServiceDep = Annotated[OrganizationService, Depends(get_organization_service)]
+async def _organization_service(settings: SettingsDep, admin_service: AdminServiceDep) -> OrganizationService:
+    return get_organization_service(settings, admin_service)
 
 
-def get_principal(request: Request) -> Principal:
+OrganizationServiceDep = Annotated[OrganizationService, Depends(_organization_service)]
+
+
+async def get_principal(request: Request) -> Principal:
     """Read the admin and organization ids that the authorizer put in the request context."""
     event: dict[str, Any] = request.scope.get("aws.event") or {}
     context = (event.get("requestContext") or {}).get("authorizer") or {}
