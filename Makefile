@@ -10,7 +10,7 @@ EVENT ?= events/get_organization.json
 # pyenv holds Python 3.13 on the development machines; a python3.13 on PATH works too.
 SYSTEM_PYTHON := $(shell PYENV_VERSION=$(PYTHON_VERSION) pyenv which python 2>/dev/null || command -v python$(PYTHON_VERSION) 2>/dev/null)
 
-.PHONY: install run invoke test clean
+.PHONY: install run invoke test bench clean
 
 install: $(STAMP)
 
@@ -33,3 +33,7 @@ test: $(STAMP)
 # Leaves .local/, the local database and signing key, in place. To reset them, stop `make run` and delete .local/.
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Writes docs/benchmarks.md: every path against its floor, as ratios measured in one run.
+bench: $(STAMP)
+	$(PY) -m bench

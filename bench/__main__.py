@@ -58,6 +58,8 @@ def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="report to write (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=9, help="rounds of each interleaved measurement")
+    parser.add_argument("--cold-repeats", type=int, default=15, help="fresh processes per cold start")
+    parser.add_argument("--login-repeats", type=int, default=15, help="rounds of the login measurement")
     parser.add_argument("--load-requests", type=int, default=400, help="requests of the bounded load")
     parser.add_argument("--load-concurrency", type=int, default=8, help="concurrent clients of the bounded load")
     return parser.parse_args()
@@ -71,6 +73,7 @@ def main() -> int:
         machine=machine(),
         date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         repeats=arguments.repeats,
+        cold_repeats=arguments.cold_repeats,
     )
     with tempfile.TemporaryDirectory(prefix="orgservice-bench-") as scratch:
         work = Path(scratch)
@@ -114,10 +117,10 @@ def run_all(arguments: argparse.Namespace, work: Path, report: Report) -> None:
         )
         environment["MONGODB_DATABASE"] = DATABASE
 
-        progress(f"Cold starts: {arguments.repeats} fresh processes per function and for the hello app")
-        folders = {"hello app": ROOT / "bench" / "baseline"}
+        progress(f"Cold starts: {arguments.cold_repeats} fresh processes per function and for the hello app")
+        folders = {"hello app": ROOT / "bench" / "baseline", "floor app": ROOT / "bench" / "floor"}
         folders.update({folder.name: folder for folder in packages.function_folders()})
-        report.cold = cold_start.measure(folders, native_layer, environment, repeats=arguments.repeats)
+        report.cold = cold_start.measure(folders, native_layer, environment, repeats=arguments.cold_repeats)
 
         apply_environment(environment)
         ensure_layer_on_path()
@@ -168,7 +171,7 @@ def measure_warm(arguments: argparse.Namespace, report: Report, template: object
         progress(f"Warm login against bcrypt.checkpw at cost {settings.bcrypt_rounds}")
         password_hash = bcrypt.hashpw(warm.PASSWORD.encode(), bcrypt.gensalt(rounds=settings.bcrypt_rounds))
         report.bcrypt_rounds = settings.bcrypt_rounds
-        report.login = warm.login(service, email, password_hash, repeats=max(5, arguments.repeats - 2))
+        report.login = warm.login(service, email, password_hash, repeats=arguments.login_repeats)
 
         for documents in RENAME_SIZES:
             repeats = 1 if documents >= 100_000 else max(3, arguments.repeats - 4)

@@ -21,6 +21,7 @@ RENAME_TARGET_DOCUMENTS = 10_000
 LAYER_TARGET_BYTES = 60 * MB
 AUTHORIZER_PACKAGE_TARGET_BYTES = 5 * MB
 
+REFERENCE_APPS = ("hello app", "floor app")
 NOTES_PATH = Path(__file__).resolve().parent / "notes.md"
 
 
@@ -30,6 +31,7 @@ class Report:
     machine: str
     date: str
     repeats: int
+    cold_repeats: int
     total_seconds: float = 0.0
     layer_bytes: int = 0
     package_bytes: dict[str, int] = field(default_factory=dict)
@@ -60,7 +62,7 @@ def main_rows(report: Report) -> list[str]:
     hello = report.cold["hello app"]
     rows = []
     for name, seconds in report.cold.items():
-        if name == "hello app":
+        if name in REFERENCE_APPS:
             continue
         target = AUTHORIZER_COLD_TARGET if name == "authorizer" else COLD_TARGET
         ratio = seconds / hello
@@ -118,6 +120,22 @@ def main_rows(report: Report) -> list[str]:
     return rows
 
 
+def floor_lines(report: Report) -> list[str]:
+    """Describe the floors measured in the same run, which the notes below refer to."""
+    hello, floor = report.cold["hello app"], report.cold["floor app"]
+    functions = {name: seconds for name, seconds in report.cold.items() if name not in REFERENCE_APPS}
+    database_functions = [seconds / floor for name, seconds in functions.items() if name != "authorizer"]
+    get, find_one, hello_request = report.get["GET /org/get"], report.get["find_one"], report.get["hello request"]
+    return [
+        f"- Cold start floor: the hello app plus `import pymongo` and Powertools `Logger` (`bench/floor/app.py`) "
+        f"imports in {_ms(floor)}, {floor / hello:.2f}× the hello app. The functions that reach MongoDB import in "
+        f"{min(database_functions):.2f}× to {max(database_functions):.2f}× of that floor.",
+        f"- Warm request floor: the hello app's request through Mangum and FastAPI takes {_ms(hello_request)}, so "
+        f"`find_one` plus that is {_ms(find_one + hello_request)}, {(find_one + hello_request) / find_one:.2f}× "
+        f"`find_one` alone. GET /org/get takes {get / (find_one + hello_request):.2f}× that floor.",
+    ]
+
+
 def rename_rows(report: Report) -> list[str]:
     rows = []
     for result in report.renames:
@@ -135,7 +153,8 @@ def render(report: Report) -> str:
         f"Command: `{report.command}`. Machine: {report.machine}. Date: {report.date}. "
         f"The whole run took {report.total_seconds:.0f} s.",
         "",
-        f"Every number is the median of {report.repeats} rounds unless a table says otherwise. Each ratio "
+        f"Every number is the median of {report.repeats} rounds ({report.cold_repeats} fresh processes for a cold "
+        "start) unless a table says otherwise. Each ratio "
         "divides two medians taken in the same run, with the measured runs and the baseline runs "
         "interleaved round by round, so that load from other processes hits both alike. The ratio of a size "
         "is the share of Lambda's 250 MB limit on a function and its layers, unzipped.",
@@ -143,6 +162,10 @@ def render(report: Report) -> str:
         "| path | median | compared with | its median | ratio | target | result |",
         "|---|---|---|---|---|---|---|",
         *main_rows(report),
+        "",
+        "Floors measured in the same run:",
+        "",
+        *floor_lines(report),
         "",
         "## Rename by tenant size",
         "",

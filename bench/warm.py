@@ -93,8 +93,14 @@ def authorizer_decision(
 def get_organization(
     service: Service, raw: MongoClient, database: str, name: str, slug: str, *, repeats: int, batch: int
 ) -> dict[str, float]:
+    """Time GET /org/get, the find_one it cannot avoid, and the hello app's request through Mangum and FastAPI."""
     event = build_proxy_event(method="GET", path="/org/get", query={"organization_name": [name]})
     organizations = raw[database]["organizations"]
+    hello_handler = load_handler("bench/baseline")
+    hello_event = build_proxy_event(method="GET", path="/hello")
+
+    def hello() -> None:
+        assert hello_handler(hello_event, LambdaContext(function_name="hello"))["statusCode"] == 200
 
     def through_service() -> None:
         response = service.call("GetOrganizationFunction", event)
@@ -103,7 +109,8 @@ def get_organization(
     def find_one() -> None:
         assert organizations.find_one({"slug": slug}) is not None
 
-    return interleaved({"GET /org/get": through_service, "find_one": find_one}, repeats=repeats, batch=batch)
+    runs = {"GET /org/get": through_service, "find_one": find_one, "hello request": hello}
+    return interleaved(runs, repeats=repeats, batch=batch)
 
 
 def login(service: Service, email: str, password_hash: bytes, *, repeats: int) -> dict[str, float]:

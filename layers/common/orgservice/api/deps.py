@@ -18,15 +18,9 @@ from orgservice.services.admins import AdminService
 from orgservice.services.collections import CollectionService
 from orgservice.services.organizations import OrganizationService
 
-# The dependencies that FastAPI resolves are coroutines: they do no I/O after the first request of a
-# container, and FastAPI would run a plain function in its thread pool, one thread hop per dependency.
-
-
-async def _settings() -> Settings:
-    return get_settings()
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
+# The dependencies that FastAPI resolves are coroutines without parameters of their own: they do no
+# I/O after the first request of a container, FastAPI would run a plain function in its thread pool
+# (one thread hand-off per dependency), and each nested dependency adds to every request.
 
 
 def get_admin_service(settings: Settings) -> AdminService:
@@ -36,8 +30,8 @@ def get_admin_service(settings: Settings) -> AdminService:
     )
 
 
-async def _admin_service(settings: SettingsDep) -> AdminService:
-    return get_admin_service(settings)
+async def _admin_service() -> AdminService:
+    return get_admin_service(get_settings())
 
 
 AdminServiceDep = Annotated[AdminService, Depends(_admin_service)]
@@ -59,8 +53,9 @@ def get_organization_service(settings: Settings, admin_service: AdminService) ->
     )
 
 
-async def _organization_service(settings: SettingsDep, admin_service: AdminServiceDep) -> OrganizationService:
-    return get_organization_service(settings, admin_service)
+async def _organization_service() -> OrganizationService:
+    settings = get_settings()
+    return get_organization_service(settings, get_admin_service(settings))
 
 
 OrganizationServiceDep = Annotated[OrganizationService, Depends(_organization_service)]
