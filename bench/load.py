@@ -67,7 +67,7 @@ def start_runner(state_dir: Path, log_path: Path) -> tuple[subprocess.Popen[byte
         except httpx.TransportError:
             time.sleep(0.2)
     stop_runner(process)
-    raise RuntimeError(f"The local runner did not answer on {url} within {START_TIMEOUT_SECONDS} s; see {log_path}.")
+    raise RuntimeError(f"The local runner did not respond on {url} within {START_TIMEOUT_SECONDS} s; see {log_path}.")
 
 
 def stop_runner(process: subprocess.Popen[bytes]) -> None:
@@ -86,7 +86,7 @@ def run(url: str, *, requests: int, concurrency: int) -> LoadResult:
     body = {"organization_name": "Load Bench", "email": "load@bench.example", "password": "bench-password-1"}
     created = httpx.post(f"{url}/org/create", json=body, timeout=30.0)
     if created.status_code not in (201, 409):
-        raise RuntimeError(f"POST /org/create answered {created.status_code}: {created.text}")
+        raise RuntimeError(f"POST /org/create returned {created.status_code}: {created.text}")
 
     def one(client: httpx.Client) -> tuple[float, bool]:
         started = time.perf_counter()

@@ -14,7 +14,7 @@ LAYER_REQUIREMENTS = LAYER_FOLDER / "requirements.txt"
 FUNCTIONS_FOLDER = ROOT / "functions"
 
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
-# The template deploys every function on arm64, so the layer holds manylinux aarch64 wheels.
+# The template deploys every function on arm64, so the layer contains manylinux aarch64 wheels.
 LAMBDA_PLATFORM = "manylinux2014_aarch64"
 
 

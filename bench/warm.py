@@ -20,12 +20,12 @@ UNKNOWN_EMAIL = "nobody@bench.example"
 
 
 class BenchSetupError(RuntimeError):
-    """A handler answered a set-up request with an unexpected status."""
+    """A handler returned an unexpected status code for a set-up request."""
 
 
 @dataclass
 class Service:
-    """The template's handlers, loaded once as a warm container holds them."""
+    """The template's handlers, each loaded once and then reused, as in a warm container."""
 
     template: SamTemplate
 
@@ -44,7 +44,7 @@ class Service:
     def call_ok(self, function_id: str, event: dict[str, Any]) -> dict[str, Any]:
         response = self.call(function_id, event)
         if response["statusCode"] >= 300:
-            raise BenchSetupError(f"{function_id} answered {response['statusCode']}: {response['body']}")
+            raise BenchSetupError(f"{function_id} returned {response['statusCode']}: {response['body']}")
         return json.loads(response["body"])
 
     def create(self, name: str, email: str) -> dict[str, Any]:
@@ -65,7 +65,7 @@ class Service:
         return self.call("AuthorizerFunction", self.authorizer_event(token, method, path))
 
     def rename_event(self, token: str, name: str) -> dict[str, Any]:
-        """The PUT /org/update event as the gateway passes it on after the authorizer allowed the call."""
+        """Build the PUT /org/update event that the gateway passes on once the authorizer has allowed the call."""
         context = self.authorize(token, "PUT", "/org/update")["context"]
         return _json_event("PUT", "/org/update", {"organization_name": name}, authorizer_context=context)
 

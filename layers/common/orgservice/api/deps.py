@@ -18,9 +18,9 @@ from orgservice.services.admins import AdminService
 from orgservice.services.collections import CollectionService
 from orgservice.services.organizations import OrganizationService
 
-# The dependencies that FastAPI resolves are coroutines without parameters of their own: they do no
-# I/O after the first request of a container, FastAPI would run a plain function in its thread pool
-# (one thread hand-off per dependency), and each nested dependency adds to every request.
+# The dependencies that FastAPI resolves are coroutines without parameters of their own. They do no
+# I/O after the first request of a container. FastAPI would hand a plain function to its worker
+# thread, which costs a thread hand-off per dependency, and each nested dependency adds to every request.
 
 
 def get_admin_service(settings: Settings) -> AdminService:

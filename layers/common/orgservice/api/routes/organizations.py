@@ -5,8 +5,8 @@ Each router contains one endpoint, so each function's app serves only its own ro
 The endpoints are coroutines that call the blocking services directly. Lambda hands a container one
 event at a time, and Mangum runs it on the container's event loop, so nothing else waits for the loop
 while pymongo or bcrypt works. A plain function would cost a hand-off to FastAPI's worker thread on
-every request, about as long as the rest of a warm GET. NOTE: served by a concurrent ASGI server
-instead, these endpoints would block each other; make them plain functions again there.
+every request, about as long as the rest of a warm GET. NOTE: under a concurrent ASGI server
+instead, these endpoints would block each other, so make them plain functions again there.
 """
 
 from __future__ import annotations
