@@ -8,7 +8,6 @@ from aws_lambda_powertools import Logger
 
 from orgservice.core.config import Settings, resolve_jwt_key
 from orgservice.core.security import verify_against_dummy, verify_password
-from orgservice.core.tokens import issue_token
 from orgservice.errors import AuthenticationError, NotFoundError
 from orgservice.models import Admin, Organization, Principal
 from orgservice.repositories.admins import AdminRepository
@@ -49,6 +48,9 @@ class AdminService:
         if not verify_password(password, admin.password_hash):
             logger.info("Login failed: wrong password", extra={"admin_id": admin.id})
             raise AuthenticationError(INVALID_CREDENTIALS)
+
+        # PyJWT loads only in the functions that issue tokens, so the others start without it.
+        from orgservice.core.tokens import issue_token
 
         token = issue_token(
             admin_id=admin.id,
