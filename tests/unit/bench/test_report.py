@@ -57,3 +57,13 @@ def test_write_report_creates_folder(tmp_path: Path) -> None:
     write_report(_report(), target)
 
     assert target.read_text(encoding="utf-8").startswith("# Benchmarks")
+
+
+def test_render_checks_ratio_as_printed() -> None:
+    report = _report()
+    report.cold["get_organization"] = 0.2 * 1.304
+
+    text = render(report)
+
+    assert "| 1.30× |" in _row(text, "cold start `functions/get_organization`")
+    assert "not met" not in _row(text, "cold start `functions/get_organization`")
