@@ -6,6 +6,7 @@ containers then hold at most a few thousand connections to the cluster.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -27,6 +28,10 @@ TRANSACTION_BACKOFF_SECONDS = 0.05
 logger = Logger(child=True)
 
 _client: MongoClient | None = None
+# Lambda runs one request per container, but callers in one process may call handlers from several
+# threads at once, as the tests do. Two clients built at once would each hand out sessions that the
+# other client's operations reject.
+_client_lock = threading.Lock()
 _indexed_databases: set[str] = set()
 _transactions_supported: bool | None = None
 
@@ -34,24 +39,33 @@ _transactions_supported: bool | None = None
 def get_client() -> MongoClient:
     """Return the container's MongoClient, building it on first use."""
     global _client
-    if _client is None:
-        settings = get_settings()
-        _client = MongoClient(
-            resolve_mongodb_uri(settings),
-            appname="org-management-service",
-            maxPoolSize=settings.mongodb_max_pool_size,
-            minPoolSize=0,
-            serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
-            connectTimeoutMS=settings.mongodb_timeout_ms,
-            # Client-side operation timeout (CSOT): it bounds server selection too, so an unreachable
-            # or slow server fails the operation, which the API returns as 503, well within the
-            # function's own timeout.
-            timeoutMS=settings.mongodb_timeout_ms,
-            retryWrites=True,
-            tz_aware=True,
-        )
-        logger.info("Built the MongoDB client", extra={"max_pool_size": settings.mongodb_max_pool_size})
+    if _client is not None:
+        return _client
+
+    with _client_lock:
+        if _client is None:
+            _client = _build_client()
     return _client
+
+
+def _build_client() -> MongoClient:
+    settings = get_settings()
+    client = MongoClient(
+        resolve_mongodb_uri(settings),
+        appname="org-management-service",
+        maxPoolSize=settings.mongodb_max_pool_size,
+        minPoolSize=0,
+        serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
+        connectTimeoutMS=settings.mongodb_timeout_ms,
+        # Client-side operation timeout (CSOT): it bounds server selection too, so an unreachable
+        # or slow server fails the operation, which the API returns as 503, well within the
+        # function's own timeout.
+        timeoutMS=settings.mongodb_timeout_ms,
+        retryWrites=True,
+        tz_aware=True,
+    )
+    logger.info("Built the MongoDB client", extra={"max_pool_size": settings.mongodb_max_pool_size})
+    return client
 
 
 def get_database(settings: Settings | None = None) -> Database:
