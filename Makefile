@@ -21,7 +21,7 @@ SAM := $(SAM_VENV)/bin/sam
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_EC2_METADATA_DISABLED=true AWS_DEFAULT_REGION=us-east-1 \
 	PATH="$(dir $(SYSTEM_PYTHON)):$$PATH"
 
-.PHONY: install run invoke test audit validate build openapi clean
+.PHONY: install run invoke test audit validate build openapi bench clean
 
 install: $(STAMP)
 
@@ -77,3 +77,7 @@ openapi: $(STAMP)
 # Leaves .local/, the local database and signing key, in place. To reset them, stop `make run` and delete .local/.
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache
+
+# Writes docs/benchmarks.md: every path against its floor, as ratios measured in one run.
+bench: $(STAMP)
+	$(PY) -m bench

@@ -57,6 +57,21 @@ def test_client_reused_until_reset(service_env: dict[str, str]) -> None:
     assert db.get_client() is not first
 
 
+def test_client_built_once_across_threads(service_env: dict[str, str]) -> None:
+    db.reset()
+    barrier = threading.Barrier(8)
+
+    def build() -> MongoClient:
+        barrier.wait(timeout=30)
+        return db.get_client()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        clients = list(pool.map(lambda _number: build(), range(8)))
+
+    assert len({id(client) for client in clients}) == 1
+    assert clients[0] is db.get_client()
+
+
 def test_transaction_support_matches_server(service_env: dict[str, str], mongo_client: MongoClient) -> None:
     hello = mongo_client.admin.command("hello")
 

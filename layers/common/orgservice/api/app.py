@@ -9,8 +9,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request
 from mangum import Mangum
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orgservice.api.errors import INTERNAL_ERROR, error_response, register_error_handlers, request_id_of
 from orgservice.core.config import ConfigurationError, get_settings
@@ -35,6 +37,61 @@ def _allowed_origin() -> str | None:
         return None
 
 
+class AccessLogMiddleware:
+    """Adds the security and CORS headers to every response and logs one line per request.
+
+    A plain ASGI middleware: Starlette's BaseHTTPMiddleware runs the app in a second task that
+    streams the response through a memory channel, which costs more than the rest of a warm request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        started = time.perf_counter()
+        response = {"status": 500, "started": False}
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response["status"], response["started"] = message["status"], True
+                headers = MutableHeaders(scope=message)
+                headers.update(SECURITY_HEADERS)
+                # With a Lambda proxy integration, API Gateway's CORS setting covers only the preflight,
+                # so every response of the function carries the allowed origin itself.
+                allowed_origin = _allowed_origin()
+                if allowed_origin:
+                    headers["Access-Control-Allow-Origin"] = allowed_origin
+                    # Browsers hide response headers outside the CORS safelist unless the response names them.
+                    headers["Access-Control-Expose-Headers"] = "Retry-After"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as error:
+            # Errors that escape the exception handlers still return the JSON shape, never a trace.
+            # The response names only the request id, and the log line carries it with the trace.
+            request_id = request_id_of(Request(scope))
+            logger.exception("Unhandled error", extra={"error": type(error).__name__, "request_id": request_id})
+            if response["started"]:
+                raise
+            detail = INTERNAL_ERROR.format(request_id=request_id)
+            await error_response(500, detail)(scope, receive, send_with_headers)
+
+        logger.info(
+            "Request handled",
+            extra={
+                "method": scope["method"],
+                "route": (scope.get("aws.event") or {}).get("resource") or scope["path"],
+                "status": response["status"],
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+
+
 def create_app(*routers: APIRouter, title: str) -> FastAPI:
     """Build an app with the shared error mapping, security headers and one access log line per request."""
     # Before any MongoClient exists, so that every MongoDB command becomes a trace subsegment.
@@ -44,38 +101,7 @@ def create_app(*routers: APIRouter, title: str) -> FastAPI:
     for router in routers:
         app.include_router(router)
 
-    @app.middleware("http")
-    async def access_log(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except Exception as error:
-            # Errors that escape the exception handlers still return the JSON shape, never a trace.
-            # The response names only the request id, and the log line carries it with the trace.
-            request_id = request_id_of(request)
-            logger.exception("Unhandled error", extra={"error": type(error).__name__, "request_id": request_id})
-            response = error_response(500, INTERNAL_ERROR.format(request_id=request_id))
-
-        response.headers.update(SECURITY_HEADERS)
-        # With a Lambda proxy integration, API Gateway's CORS setting covers only the preflight,
-        # so every response of the function carries the allowed origin itself.
-        allowed_origin = _allowed_origin()
-        if allowed_origin:
-            response.headers["Access-Control-Allow-Origin"] = allowed_origin
-            # Browsers hide response headers outside the CORS safelist unless the response names them.
-            response.headers["Access-Control-Expose-Headers"] = "Retry-After"
-        event = request.scope.get("aws.event") or {}
-        logger.info(
-            "Request handled",
-            extra={
-                "method": request.method,
-                "route": event.get("resource") or request.url.path,
-                "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-            },
-        )
-        return response
-
+    app.add_middleware(AccessLogMiddleware)
     return app
 
 

@@ -19,10 +19,12 @@ from orgservice.services.admins import AdminService
 from orgservice.services.collections import CollectionService
 from orgservice.services.organizations import OrganizationService
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+# The dependencies that FastAPI resolves are coroutines without parameters of their own. They do no
+# I/O after the first request of a container. FastAPI would hand a plain function to its worker
+# thread, which costs a thread hand-off per dependency, and each nested dependency adds to every request.
 
 
-def get_admin_service(settings: SettingsDep) -> AdminService:
+def get_admin_service(settings: Settings) -> AdminService:
     database = db.get_database(settings)
     return AdminService(
         admins=AdminRepository(database),
@@ -32,10 +34,14 @@ def get_admin_service(settings: SettingsDep) -> AdminService:
     )
 
 
-AdminServiceDep = Annotated[AdminService, Depends(get_admin_service)]
+async def _admin_service() -> AdminService:
+    return get_admin_service(get_settings())
 
 
-def get_organization_service(settings: SettingsDep, admin_service: AdminServiceDep) -> OrganizationService:
+AdminServiceDep = Annotated[AdminService, Depends(_admin_service)]
+
+
+def get_organization_service(settings: Settings, admin_service: AdminService) -> OrganizationService:
     database = db.get_database(settings)
     collections = CollectionService(
         placement=CollectionPerTenantPlacement(database.name),
@@ -51,7 +57,12 @@ def get_organization_service(settings: SettingsDep, admin_service: AdminServiceD
     )
 
 
-OrganizationServiceDep = Annotated[OrganizationService, Depends(get_organization_service)]
+async def _organization_service() -> OrganizationService:
+    settings = get_settings()
+    return get_organization_service(settings, get_admin_service(settings))
+
+
+OrganizationServiceDep = Annotated[OrganizationService, Depends(_organization_service)]
 
 
 NO_VERIFIED_TOKEN = "The request carries no verified token; send 'Authorization: Bearer <token>'."
@@ -66,7 +77,7 @@ def _parse_token_version(value: Any) -> int | None:
     return None
 
 
-def get_principal(request: Request) -> Principal:
+async def get_principal(request: Request) -> Principal:
     """Read the admin id, organization id and token version that the authorizer put in the request context.
 
     The services compare the token version with the admin record, so a token issued before a
@@ -87,7 +98,7 @@ def get_principal(request: Request) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_source_ip(request: Request) -> str:
+async def get_source_ip(request: Request) -> str:
     """Return the caller's address as API Gateway saw it, the key of the per-address login limit."""
     event: dict[str, Any] = request.scope.get("aws.event") or {}
     identity = (event.get("requestContext") or {}).get("identity") or {}

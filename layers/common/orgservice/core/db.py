@@ -43,25 +43,29 @@ def get_client() -> MongoClient:
         return _client
 
     with _client_lock:
-        if _client is not None:
-            return _client
-        settings = get_settings()
-        _client = MongoClient(
-            resolve_mongodb_uri(settings),
-            appname="org-management-service",
-            maxPoolSize=settings.mongodb_max_pool_size,
-            minPoolSize=0,
-            serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
-            connectTimeoutMS=settings.mongodb_timeout_ms,
-            # Client-side operation timeout (CSOT): it bounds server selection too, so an unreachable
-            # or slow server fails the operation, which the API returns as 503, well within the
-            # function's own timeout.
-            timeoutMS=settings.mongodb_timeout_ms,
-            retryWrites=True,
-            tz_aware=True,
-        )
-        logger.info("Built the MongoDB client", extra={"max_pool_size": settings.mongodb_max_pool_size})
-        return _client
+        if _client is None:
+            _client = _build_client()
+    return _client
+
+
+def _build_client() -> MongoClient:
+    settings = get_settings()
+    client = MongoClient(
+        resolve_mongodb_uri(settings),
+        appname="org-management-service",
+        maxPoolSize=settings.mongodb_max_pool_size,
+        minPoolSize=0,
+        serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
+        connectTimeoutMS=settings.mongodb_timeout_ms,
+        # Client-side operation timeout (CSOT): it bounds server selection too, so an unreachable
+        # or slow server fails the operation, which the API returns as 503, well within the
+        # function's own timeout.
+        timeoutMS=settings.mongodb_timeout_ms,
+        retryWrites=True,
+        tz_aware=True,
+    )
+    logger.info("Built the MongoDB client", extra={"max_pool_size": settings.mongodb_max_pool_size})
+    return client
 
 
 def get_database(settings: Settings | None = None) -> Database:

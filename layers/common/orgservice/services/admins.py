@@ -12,7 +12,6 @@ from orgservice import observability
 from orgservice.core.config import Settings
 from orgservice.core.keys import load_key_ring
 from orgservice.core.security import verify_against_dummy, verify_password
-from orgservice.core.tokens import issue_token
 from orgservice.errors import AuthenticationError, NotFoundError, TooManyAttemptsError
 from orgservice.models import Admin, Organization, Principal
 from orgservice.repositories.admins import AdminRepository
@@ -82,6 +81,10 @@ class AdminService:
         # Only the email's counter starts over: one good login from an address that guesses many
         # emails must not clear that address's counter.
         self._login_attempts.reset(key=keys[0])
+
+        # PyJWT loads only in the functions that issue tokens, so the others start without it.
+        from orgservice.core.tokens import issue_token
+
         token = issue_token(
             admin_id=admin.id,
             organization_id=admin.organization_id,

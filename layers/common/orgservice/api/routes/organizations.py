@@ -1,6 +1,12 @@
 """HTTP routes: parse and validate with pydantic, call one service method, shape the response.
 
 Each router contains one endpoint, so each function's app serves only its own route.
+
+The endpoints are coroutines that call the blocking services directly. Lambda hands a container one
+event at a time, and Mangum runs it on the container's event loop, so nothing else waits for the loop
+while pymongo or bcrypt works. A plain function would cost a hand-off to FastAPI's worker thread on
+every request, about as long as the rest of a warm GET. NOTE: under a concurrent ASGI server
+instead, these endpoints would block each other, so make them plain functions again there.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ delete_router = APIRouter()
     response_model=OrganizationCreated,
     responses={409: {"model": ErrorBody}, 422: {"model": ErrorBody}},
 )
-def create_organization(body: OrganizationCreate, service: OrganizationServiceDep) -> OrganizationCreated:
+async def create_organization(body: OrganizationCreate, service: OrganizationServiceDep) -> OrganizationCreated:
     """Create an organization with its first admin and tenant collection."""
     created = service.create(organization_name=body.organization_name, email=body.email, password=body.password)
     return OrganizationCreated(
@@ -52,7 +58,7 @@ def create_organization(body: OrganizationCreate, service: OrganizationServiceDe
     response_model=AccessToken,
     responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}, 429: {"model": ErrorBody}},
 )
-def admin_login(body: AdminLogin, service: AdminServiceDep, source_ip: SourceIpDep) -> AccessToken:
+async def admin_login(body: AdminLogin, service: AdminServiceDep, source_ip: SourceIpDep) -> AccessToken:
     """Exchange an admin's email and password for a bearer token."""
     token = service.login(email=body.email, password=body.password, source_ip=source_ip)
     return AccessToken(access_token=token.access_token, expires_in=token.expires_in)
@@ -63,7 +69,7 @@ def admin_login(body: AdminLogin, service: AdminServiceDep, source_ip: SourceIpD
     response_model=OrganizationPublic,
     responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}},
 )
-def get_organization(
+async def get_organization(
     organization_name: Annotated[OrganizationName, Query()], service: OrganizationServiceDep
 ) -> OrganizationPublic:
     """Return the public fields of an organization found by name."""
@@ -80,7 +86,7 @@ def get_organization(
         422: {"model": ErrorBody},
     },
 )
-def update_organization(
+async def update_organization(
     body: OrganizationUpdate, principal: PrincipalDep, service: OrganizationServiceDep
 ) -> OrganizationUpdated:
     """Rename the caller's organization or change the caller's email or password."""
@@ -98,7 +104,7 @@ def update_organization(
     response_model=Message,
     responses={401: {"model": ErrorBody}, 404: {"model": ErrorBody}},
 )
-def delete_organization(principal: PrincipalDep, service: OrganizationServiceDep) -> Message:
+async def delete_organization(principal: PrincipalDep, service: OrganizationServiceDep) -> Message:
     """Delete the caller's organization, its admins and its tenant collection."""
     name = service.delete(principal=principal)
     return Message(message=f"Organization '{name}' deleted successfully")

@@ -1,0 +1,185 @@
+"""`python -m bench`: measure every path against its floor in one run and write docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from bench import cold_start, load, packages, rename, warm
+from bench.report import Report, write_report
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks.md"
+DATABASE = "bench"
+RENAME_SIZES = (0, 1_000, 10_000, 100_000)
+
+
+def progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def stdout_to(path: Path) -> Iterator[None]:
+    """Send file descriptor 1 to a file: the handlers' JSON log lines go there, as they go to CloudWatch in AWS."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    return (
+        f"{platform.system()} {platform.release()} {platform.machine()}, {model}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="report to write (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=9, help="rounds of each interleaved measurement")
+    parser.add_argument("--cold-repeats", type=int, default=15, help="fresh processes per cold start")
+    parser.add_argument("--login-repeats", type=int, default=15, help="rounds of the login measurement")
+    parser.add_argument("--load-requests", type=int, default=400, help="requests of the bounded load")
+    parser.add_argument("--load-concurrency", type=int, default=8, help="concurrent clients of the bounded load")
+    return parser.parse_args()
+
+
+def main() -> int:
+    arguments = parse_arguments()
+    started = time.monotonic()
+    report = Report(
+        command="make bench",
+        machine=machine(),
+        date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        repeats=arguments.repeats,
+        cold_repeats=arguments.cold_repeats,
+    )
+    with tempfile.TemporaryDirectory(prefix="orgservice-bench-") as scratch:
+        work = Path(scratch)
+        log_path = work / "bench.log"
+        try:
+            with stdout_to(log_path):
+                run_all(arguments, work, report)
+        except BaseException:
+            progress(f"Failed; the handlers' log lines were in {log_path}:")
+            sys.stderr.write(log_path.read_text(encoding="utf-8", errors="replace")[-4000:])
+            raise
+
+    report.total_seconds = time.monotonic() - started
+    write_report(report, arguments.output)
+    progress(f"Wrote {arguments.output} in {report.total_seconds:.0f} s")
+    return 0
+
+
+def run_all(arguments: argparse.Namespace, work: Path, report: Report) -> None:
+    # Imported here, after the layer is on sys.path.
+    from local_api.embedded_db import EmbeddedMongo
+    from local_api.lambda_events import ensure_layer_on_path
+    from local_api.local_state import apply_environment, local_environment, reset_domain_caches
+    from local_api.template import load_template
+
+    progress("Installing the layer's requirements for this machine and for Lambda (arm64)")
+    native_layer = packages.build_layer(work / "layer-native")
+    lambda_layer = packages.build_layer(work / "layer-lambda", platform=packages.LAMBDA_PLATFORM)
+    report.layer_bytes = packages.folder_bytes(lambda_layer)
+    for folder in packages.function_folders():
+        built = packages.build_function(folder, work / "functions" / folder.name, platform=packages.LAMBDA_PLATFORM)
+        report.package_bytes[folder.name] = packages.folder_bytes(built)
+
+    template = load_template()
+    with EmbeddedMongo(work / "database") as database:
+        environment = local_environment(
+            template,
+            list(template.functions.values()),
+            mongodb_uri=database.uri,
+            jwt_secret_key="bench-signing-key-" + "k" * 32,
+        )
+        environment["MONGODB_DATABASE"] = DATABASE
+
+        progress(f"Cold starts: {arguments.cold_repeats} fresh processes per function and for the hello app")
+        folders = {"hello app": ROOT / "bench" / "baseline", "floor app": ROOT / "bench" / "floor"}
+        folders.update({folder.name: folder for folder in packages.function_folders()})
+        report.cold = cold_start.measure(folders, native_layer, environment, repeats=arguments.cold_repeats)
+
+        apply_environment(environment)
+        ensure_layer_on_path()
+        try:
+            measure_warm(arguments, report, template, database.uri)
+        finally:
+            reset_domain_caches()
+
+    progress(f"Bounded load: {arguments.load_requests} requests from {arguments.load_concurrency} clients")
+    process, url = load.start_runner(work / "runner-state", work / "runner.log")
+    try:
+        report.load = load.run(url, requests=arguments.load_requests, concurrency=arguments.load_concurrency)
+    finally:
+        load.stop_runner(process)
+
+
+def measure_warm(arguments: argparse.Namespace, report: Report, template: object, uri: str) -> None:
+    import bcrypt
+    from pymongo import MongoClient
+
+    from orgservice.core.config import get_settings, resolve_jwt_key
+    from orgservice.naming import slugify
+
+    settings = get_settings()
+    service = warm.Service(template)
+    raw = MongoClient(uri)
+    try:
+        name, email = "Bench Warm Org", "warm@bench.example"
+        service.create(name, email)
+        token = service.token(email)
+
+        progress("Warm authorizer decision against jwt.decode")
+        report.authorizer = warm.authorizer_decision(
+            service,
+            token,
+            key=resolve_jwt_key(settings),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            repeats=arguments.repeats,
+            batch=200,
+        )
+
+        progress("Warm GET /org/get against find_one")
+        report.get = warm.get_organization(
+            service, raw, DATABASE, name, slugify(name), repeats=arguments.repeats, batch=50
+        )
+
+        progress(f"Warm login against bcrypt.checkpw at cost {settings.bcrypt_rounds}")
+        password_hash = bcrypt.hashpw(warm.PASSWORD.encode(), bcrypt.gensalt(rounds=settings.bcrypt_rounds))
+        report.bcrypt_rounds = settings.bcrypt_rounds
+        report.login = warm.login(service, email, password_hash, repeats=arguments.login_repeats)
+
+        for documents in RENAME_SIZES:
+            repeats = 1 if documents >= 100_000 else max(3, arguments.repeats - 4)
+            progress(f"Rename at {documents} documents, {repeats} rounds")
+            report.renames.append(rename.measure(service, raw, DATABASE, documents, repeats=repeats))
+    finally:
+        raw.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
