@@ -25,7 +25,7 @@ SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_EC2_METADATA_DISABLED=true AWS_DEFAULT_REGION
 
 install: $(STAMP)
 
-$(STAMP): requirements-dev.txt layers/common/requirements.txt
+$(STAMP): requirements-dev.txt layers/common/requirements.txt requirements-lambda-runtime.txt
 	@test -n "$(SYSTEM_PYTHON)" || { echo "Python $(PYTHON_VERSION) not found: install it or put python$(PYTHON_VERSION) on PATH." >&2; exit 1; }
 	@echo "Installing the development dependencies into $(VENV)" >&2
 	@test -x $(PY) || $(SYSTEM_PYTHON) -m venv $(VENV) >&2
@@ -65,8 +65,9 @@ validate: $(SAM_STAMP)
 	$(SAM_VENV)/bin/python tests/infrastructure/translate.py template.yaml > .aws-sam/translated.json
 	$(SAM_VENV)/bin/cfn-lint --ignore-checks W2001 -- .aws-sam/translated.json
 
-# Builds without Docker, so the layer's binary wheels are those pip fetches for the template's
-# architecture. tests/infrastructure/test_built_handlers.py runs what this writes to .aws-sam/build.
+# Builds without Docker: layers/common/Makefile installs the layer's binary wheels for the template's
+# architecture, without the AWS SDK that the runtime provides. tests/infrastructure/test_built_handlers.py
+# runs what this writes to .aws-sam/build.
 build: $(SAM_STAMP)
 	$(SAM_ENV) $(SAM) build --template-file template.yaml
 
