@@ -99,13 +99,20 @@ def run_all(arguments: argparse.Namespace, work: Path, report: Report) -> None:
     from local_api.local_state import apply_environment, local_environment, reset_domain_caches
     from local_api.template import load_template
 
-    progress("Installing the layer's requirements for this machine and for Lambda (arm64)")
-    native_layer = packages.build_layer(work / "layer-native")
-    lambda_layer = packages.build_layer(work / "layer-lambda", platform=packages.LAMBDA_PLATFORM)
+    architecture = packages.template_architecture()
+    progress(f"Building the layer as `make build` does, for the template's {architecture}")
+    lambda_layer = packages.build_layer(work / "layer-lambda")
     report.layer_bytes = packages.folder_bytes(lambda_layer)
     for folder in packages.function_folders():
-        built = packages.build_function(folder, work / "functions" / folder.name, platform=packages.LAMBDA_PLATFORM)
+        built = packages.build_function(folder, work / "functions" / folder.name, architecture=architecture)
         report.package_bytes[folder.name] = packages.folder_bytes(built)
+
+    # The cold starts import the layer's compiled modules, so they need a layer for this machine.
+    native_layer = lambda_layer
+    if packages.machine_architecture() != architecture:
+        progress(f"Building the layer again for this machine's {packages.machine_architecture()}")
+        native_layer = packages.build_layer(work / "layer-native", architecture=packages.machine_architecture())
+    runtime_sdk = packages.link_runtime_sdk(work / "lambda-runtime")
 
     template = load_template()
     with EmbeddedMongo(work / "database") as database:
@@ -120,7 +127,7 @@ def run_all(arguments: argparse.Namespace, work: Path, report: Report) -> None:
         progress(f"Cold starts: {arguments.cold_repeats} fresh processes per function and for the hello app")
         folders = {"hello app": ROOT / "bench" / "baseline", "floor app": ROOT / "bench" / "floor"}
         folders.update({folder.name: folder for folder in packages.function_folders()})
-        report.cold = cold_start.measure(folders, native_layer, environment, repeats=arguments.cold_repeats)
+        report.cold = cold_start.measure(folders, native_layer, runtime_sdk, environment, repeats=arguments.cold_repeats)
 
         apply_environment(environment)
         ensure_layer_on_path()

@@ -1,25 +1,109 @@
-"""Installing the layer's requirements into folders, as `sam build` does, for cold starts and sizes."""
+"""The layer as `make build` lays it out, the runtime's AWS SDK, and package sizes, for cold starts and sizes."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import platform
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
+from local_api.template import CloudFormationLoader
+
 ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
 LAYER_FOLDER = ROOT / "layers" / "common"
-LAYER_REQUIREMENTS = LAYER_FOLDER / "requirements.txt"
+LAYER_MAKEFILE = LAYER_FOLDER / "Makefile"
+RUNTIME_REQUIREMENTS = ROOT / "requirements-lambda-runtime.txt"
 FUNCTIONS_FOLDER = ROOT / "functions"
 
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
-# The template deploys every function on arm64, so the layer contains manylinux aarch64 wheels.
-LAMBDA_PLATFORM = "manylinux2014_aarch64"
+# Wheel platforms of the function packages, as `sam build` picks them for each Lambda architecture.
+FUNCTION_PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
+MACHINE_ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 
 
-def pip_install(requirements: Path, target: Path, *, platform: str | None = None) -> None:
-    """Install pinned requirements into `target`; with `platform`, only wheels built for it."""
+def template_architecture(template: Path = TEMPLATE) -> str:
+    """Return the layer's BuildArchitecture, the architecture that `make build` installs wheels for."""
+    document = yaml.load(template.read_text(encoding="utf-8"), Loader=CloudFormationLoader)  # noqa: S506
+    (layer,) = [
+        resource
+        for resource in document["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::LayerVersion"
+    ]
+    return layer["Metadata"]["BuildArchitecture"]
+
+
+def machine_architecture() -> str:
+    """Return this machine's architecture in Lambda's spelling (x86_64 or arm64)."""
+    machine = platform.machine().lower()
+    if machine not in MACHINE_ARCHITECTURES:
+        raise RuntimeError(f"Lambda has no architecture for this machine's {machine}; the bench needs x86_64 or arm64")
+    return MACHINE_ARCHITECTURES[machine]
+
+
+def build_layer(target: Path, *, architecture: str | None = None) -> Path:
+    """Build the layer into `target` with the layer Makefile's target that `sam build` runs; return its python/ folder.
+
+    Without `architecture`, the Makefile takes the template's BuildArchitecture, as in `make build`.
+    """
+    command = [
+        "make",
+        "--no-print-directory",
+        "--silent",
+        "-f",
+        str(LAYER_MAKEFILE),
+        "build-CommonLayer",
+        f"ARTIFACTS_DIR={target}",
+        f"PYTHON={sys.executable}",
+    ]
+    if architecture:
+        command.append(f"ARCHITECTURE={architecture}")
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return target / "python"
+
+
+def pinned_versions(requirements: Path) -> dict[str, str]:
+    """Return name -> version of every `name==version` line of a requirements file."""
+    pins = {}
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        requirement = line.partition("#")[0].strip()
+        if requirement:
+            name, separator, version = requirement.partition("==")
+            if not separator:
+                raise ValueError(f"{requirements.name}: {requirement!r} is not pinned with ==")
+            pins[name.strip()] = version.strip()
+    return pins
+
+
+def link_runtime_sdk(target: Path) -> Path:
+    """Lay out the AWS SDK that the Lambda runtime provides (its /var/runtime) in `target`, and return it.
+
+    Each distribution pinned in requirements-lambda-runtime.txt is linked from this environment, so
+    `target` holds those packages and nothing else: a module that the layer lacks stays missing.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    for name, version in pinned_versions(RUNTIME_REQUIREMENTS).items():
+        distribution = importlib.metadata.distribution(name)
+        if distribution.version != version:
+            raise RuntimeError(
+                f"{name} {distribution.version} is installed, but {RUNTIME_REQUIREMENTS.name} pins {version}; "
+                "run `make install`"
+            )
+        top_levels = {file.parts[0] for file in distribution.files or ()} - {"..", "__pycache__"}
+        for top_level in sorted(top_levels):
+            link = target / top_level
+            if not link.exists():
+                link.symlink_to(Path(str(distribution.locate_file(top_level))))
+    return target
+
+
+def pip_install(requirements: Path, target: Path, *, platform_tag: str) -> None:
+    """Install pinned requirements into `target`, only wheels built for `platform_tag`."""
     command = [
         sys.executable,
         "-m",
@@ -29,11 +113,16 @@ def pip_install(requirements: Path, target: Path, *, platform: str | None = None
         "--disable-pip-version-check",
         "--target",
         str(target),
+        "--platform",
+        platform_tag,
+        "--only-binary=:all:",
+        "--python-version",
+        "3.13",
+        "--implementation",
+        "cp",
         "-r",
         str(requirements),
     ]
-    if platform:
-        command += ["--platform", platform, "--only-binary=:all:", "--python-version", "3.13", "--implementation", "cp"]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
@@ -47,24 +136,17 @@ def folder_bytes(*folders: Path) -> int:
     return total
 
 
-def build_layer(target: Path, *, platform: str | None = None) -> Path:
-    """Lay out the layer like `sam build`: the requirements and the `orgservice` package in one folder."""
-    pip_install(LAYER_REQUIREMENTS, target, platform=platform)
-    shutil.copytree(LAYER_FOLDER / "orgservice", target / "orgservice", dirs_exist_ok=True)
-    return target
-
-
 def has_requirements(requirements: Path) -> bool:
     lines = requirements.read_text(encoding="utf-8").splitlines() if requirements.exists() else []
     return any(line.strip() and not line.lstrip().startswith("#") for line in lines)
 
 
-def build_function(folder: Path, target: Path, *, platform: str | None = None) -> Path:
+def build_function(folder: Path, target: Path, *, architecture: str) -> Path:
     """Lay out one function's package: its code plus whatever its own requirements.txt adds."""
     shutil.copytree(folder, target, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
     requirements = folder / "requirements.txt"
     if has_requirements(requirements):
-        pip_install(requirements, target, platform=platform)
+        pip_install(requirements, target, platform_tag=FUNCTION_PLATFORMS[architecture])
     return target
 
 

@@ -1,8 +1,11 @@
 """Every handler as `sam build` packaged it, run with only its own folder and the built layer.
 
-Each function runs in a fresh interpreter without site-packages (`python -S`), as a Lambda
-container imports only from /var/task and /opt/python, so a dependency missing from the layer fails here. The
-event is the function's file in events/, with the placeholders filled from a demo organization.
+Each function runs in a fresh interpreter without site-packages (`python -S`). As in a Lambda
+container, the path holds the function's folder (/var/task), the built layer (/opt/python) and the
+AWS SDK that the runtime provides (/var/runtime), laid out from requirements-lambda-runtime.txt, so a
+dependency missing from the layer fails here. LAMBDA_TASK_ROOT and an unsampled trace header are set
+as Lambda sets them, so Powertools Tracer patches botocore and pymongo as it does there. The event is
+the function's file in events/, with the placeholders filled from a demo organization.
 
 `make build` writes .aws-sam/build; without it these tests skip, unless REQUIRE_SAM_BUILD=1 (as
 in .ci/run) turns the skip into a failure. They run what was built last, so rebuild after a change.
@@ -21,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.packages import RUNTIME_REQUIREMENTS, link_runtime_sdk, pinned_versions
 from local_api.invoke import ensure_demo_organization, fill_placeholders, read_event
 from local_api.template import CloudFormationLoader, load_template
 from tests.infrastructure.conftest import ROOT
@@ -42,8 +46,8 @@ EXPECTED_STATUS = {
 CONTAINER_SCRIPT = """
 import importlib, json, sys, types
 
-function_dir, layer_dir, handler_name, result_path = sys.argv[1:5]
-sys.path[:0] = [function_dir, layer_dir]
+function_dir, layer_dir, runtime_dir, handler_name, result_path = sys.argv[1:6]
+sys.path[:0] = [function_dir, layer_dir, runtime_dir]
 module_name, _, attribute = handler_name.rpartition(".")
 handler = getattr(importlib.import_module(module_name), attribute)
 
@@ -58,6 +62,7 @@ except Exception as error:
     result = {"error": type(error).__name__, "message": str(error)}
 result["site_packages"] = [path for path in sys.path if "site-packages" in path]
 result["modules"] = sorted(name for name in ("fastapi", "pymongo") if name in sys.modules)
+result["botocore"] = getattr(sys.modules.get("botocore"), "__file__", None)
 with open(result_path, "w") as file:
     json.dump(result, file)
 """
@@ -98,20 +103,30 @@ def _event_for(function_id: str) -> dict[str, Any]:
 
 def _run_built(function_id: str, resource: dict[str, Any], event: dict[str, Any], tmp_path: Path) -> dict:
     result_path = tmp_path / f"{function_id}.json"
+    function_dir = BUILD_DIR / resource["Properties"]["CodeUri"]
     environment = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("PYTHON", "VIRTUAL_ENV", "POWERTOOLS_TRACE"))
     }
-    environment.update({"POWERTOOLS_SERVICE_NAME": "org-management-built", "AWS_LAMBDA_FUNCTION_NAME": function_id})
+    environment.update(
+        {
+            "POWERTOOLS_SERVICE_NAME": "org-management-built",
+            "AWS_LAMBDA_FUNCTION_NAME": function_id,
+            "LAMBDA_TASK_ROOT": str(function_dir),
+            # Sampled=0: the X-Ray SDK records nothing and sends nothing, as for an unsampled request.
+            "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0",
+        }
+    )
     completed = subprocess.run(
         [
             sys.executable,
             "-S",
             "-c",
             CONTAINER_SCRIPT,
-            str(BUILD_DIR / resource["Properties"]["CodeUri"]),
+            str(function_dir),
             str(_layer_dir(_built_template())),
+            str(link_runtime_sdk(tmp_path / "lambda-runtime")),
             resource["Properties"]["Handler"],
             str(result_path),
         ],
@@ -134,6 +149,15 @@ def test_layer_built_for_this_machine() -> None:
     )
 
 
+def test_layer_built_without_runtime_sdk() -> None:
+    layer_dir = _layer_dir(_built_template())
+    shipped = {path.name.partition("-")[0].lower() for path in layer_dir.glob("*.dist-info")}
+    runtime = {name.replace("-", "_").lower() for name in pinned_versions(RUNTIME_REQUIREMENTS)}
+
+    assert shipped, f"{layer_dir} holds no installed distribution"
+    assert not shipped & runtime, f"the layer ships what the Lambda runtime provides: {sorted(shipped & runtime)}"
+
+
 def test_built_handlers_answer_their_events(service_env: dict[str, str], tmp_path: Path) -> None:
     functions = _built_functions()
     identity = ensure_demo_organization()
@@ -146,6 +170,7 @@ def test_built_handlers_answer_their_events(service_env: dict[str, str], tmp_pat
 
         assert "error" not in result, f"{function_id}: {result}"
         assert result["site_packages"] == [], f"{function_id} saw site-packages, so the test proves nothing"
+        assert "lambda-runtime" in (result["botocore"] or ""), f"{function_id}: Tracer did not patch the runtime's botocore"
         if function_id == "AuthorizerFunction":
             assert payload["policyDocument"]["Statement"][0]["Effect"] == "Allow"
             assert payload["context"]["admin_id"] == identity.admin_id
