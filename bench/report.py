@@ -132,7 +132,8 @@ def floor_lines(report: Report) -> list[str]:
     database_functions = [seconds / floor for name, seconds in functions.items() if name != "authorizer"]
     get, find_one, hello_request = report.get["GET /org/get"], report.get["find_one"], report.get["hello request"]
     return [
-        f"- Cold start floor: the hello app plus `import pymongo` and Powertools `Logger` (`bench/floor/app.py`) "
+        f"- Cold start floor: the hello app plus `import pymongo` and Powertools `Logger`, `Metrics` and `Tracer` "
+        f"(`bench/floor/app.py`) "
         f"imports in {_ms(floor)}, {floor / hello:.2f}× the hello app. The functions that reach MongoDB import in "
         f"{min(database_functions):.2f}× to {max(database_functions):.2f}× of that floor.",
         f"- Warm request floor: the hello app's request through Mangum and FastAPI takes {_ms(hello_request)}, so "
