@@ -127,7 +127,9 @@ def run_all(arguments: argparse.Namespace, work: Path, report: Report) -> None:
         progress(f"Cold starts: {arguments.cold_repeats} fresh processes per function and for the hello app")
         folders = {"hello app": ROOT / "bench" / "baseline", "floor app": ROOT / "bench" / "floor"}
         folders.update({folder.name: folder for folder in packages.function_folders()})
-        report.cold = cold_start.measure(folders, native_layer, runtime_sdk, environment, repeats=arguments.cold_repeats)
+        report.cold = cold_start.measure(
+            folders, native_layer, runtime_sdk, environment, repeats=arguments.cold_repeats
+        )
 
         apply_environment(environment)
         ensure_layer_on_path()
@@ -148,7 +150,8 @@ def measure_warm(arguments: argparse.Namespace, report: Report, template: object
     import bcrypt
     from pymongo import MongoClient
 
-    from orgservice.core.config import get_settings, resolve_jwt_key
+    from orgservice.core.config import get_settings
+    from orgservice.core.keys import load_key_ring
     from orgservice.naming import slugify
 
     settings = get_settings()
@@ -163,7 +166,7 @@ def measure_warm(arguments: argparse.Namespace, report: Report, template: object
         report.authorizer = warm.authorizer_decision(
             service,
             token,
-            key=resolve_jwt_key(settings),
+            key=load_key_ring(settings).current.secret,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             repeats=arguments.repeats,

@@ -30,7 +30,9 @@ print(elapsed)
 """
 
 
-def import_seconds(code_folder: Path, layer_folder: Path, runtime_folder: Path, environment: Mapping[str, str]) -> float:
+def import_seconds(
+    code_folder: Path, layer_folder: Path, runtime_folder: Path, environment: Mapping[str, str]
+) -> float:
     """Import `app` from `code_folder` in a fresh process and return the CPU seconds of the import."""
     result = subprocess.run(
         [sys.executable, "-I", "-S", "-c", CHILD, str(code_folder), str(layer_folder), str(runtime_folder)],

@@ -1,4 +1,4 @@
-"""The layer as `make build` lays it out, the runtime's AWS SDK, and package sizes, for cold starts and sizes."""
+"""Folders for the cold starts and the sizes: the layer as `make build` builds it, and the runtime's AWS SDK."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def link_runtime_sdk(target: Path) -> Path:
     """Lay out the AWS SDK that the Lambda runtime provides (its /var/runtime) in `target`, and return it.
 
     Each distribution pinned in requirements-lambda-runtime.txt is linked from this environment, so
-    `target` holds those packages and nothing else: a module that the layer lacks stays missing.
+    `target` contains those packages and nothing else: a module that the layer lacks stays missing.
     """
     target.mkdir(parents=True, exist_ok=True)
     for name, version in pinned_versions(RUNTIME_REQUIREMENTS).items():

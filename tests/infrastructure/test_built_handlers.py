@@ -1,7 +1,7 @@
 """Every handler as `sam build` packaged it, run with only its own folder and the built layer.
 
 Each function runs in a fresh interpreter without site-packages (`python -S`). As in a Lambda
-container, the path holds the function's folder (/var/task), the built layer (/opt/python) and the
+container, the path contains the function's folder (/var/task), the built layer (/opt/python) and the
 AWS SDK that the runtime provides (/var/runtime), laid out from requirements-lambda-runtime.txt, so a
 dependency missing from the layer fails here. LAMBDA_TASK_ROOT and an unsampled trace header are set
 as Lambda sets them, so Powertools Tracer patches botocore and pymongo as it does there. The event is
@@ -170,7 +170,9 @@ def test_built_handlers_answer_their_events(service_env: dict[str, str], tmp_pat
 
         assert "error" not in result, f"{function_id}: {result}"
         assert result["site_packages"] == [], f"{function_id} saw site-packages, so the test proves nothing"
-        assert "lambda-runtime" in (result["botocore"] or ""), f"{function_id}: Tracer did not patch the runtime's botocore"
+        assert "lambda-runtime" in (result["botocore"] or ""), (
+            f"{function_id}: Tracer did not patch the runtime's botocore: {result['botocore']}"
+        )
         if function_id == "AuthorizerFunction":
             assert payload["policyDocument"]["Statement"][0]["Effect"] == "Allow"
             assert payload["context"]["admin_id"] == identity.admin_id

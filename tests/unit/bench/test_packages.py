@@ -1,10 +1,13 @@
-"""Package sizes leave out bytecode caches, and a comment-only requirements file installs nothing."""
+"""Package sizes leave out bytecode caches, a comment-only requirements file installs nothing, and the
+runtime's SDK folder contains only the pinned SDK."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bench.packages import folder_bytes, has_requirements
+import pytest
+
+from bench.packages import folder_bytes, has_requirements, link_runtime_sdk, pinned_versions
 
 
 def test_folder_bytes_skips_pycache(tmp_path: Path) -> None:
@@ -24,3 +27,22 @@ def test_has_requirements_ignores_comments(tmp_path: Path) -> None:
     assert not has_requirements(comments)
     assert has_requirements(pinned)
     assert not has_requirements(tmp_path / "missing.txt")
+
+
+def test_pinned_versions_rejects_unpinned_line(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# The SDK.\nboto3==1.44.8\nbotocore>=1.11\n", encoding="utf-8")
+
+    with pytest.raises(ValueError, match="'botocore>=1.11' is not pinned"):
+        pinned_versions(requirements)
+
+
+def test_link_runtime_sdk_contains_only_runtime_packages(tmp_path: Path) -> None:
+    runtime = link_runtime_sdk(tmp_path / "runtime")
+
+    names = {path.name for path in runtime.iterdir()}
+
+    assert {"boto3", "botocore", "s3transfer", "dateutil", "urllib3", "six.py"} <= names
+    assert "pymongo" not in names
+    assert "jmespath" not in names
+    assert (runtime / "botocore" / "__init__.py").exists()
