@@ -23,6 +23,7 @@ def verify(token: str) -> object:
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         leeway_seconds=0,
+        max_lifetime_seconds=settings.jwt_expires_seconds,
     )
 
 
