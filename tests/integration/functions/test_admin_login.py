@@ -214,3 +214,18 @@ def test_login_empty_body_returns_422(acme: Tenant) -> None:
 
     assert response.status == 422
     assert "The request body is missing" in response.detail
+
+
+def test_login_fullwidth_email_finds_admin(service_env: dict[str, str]) -> None:
+    tenant = register("Acme Corp", "user@h.example")
+
+    response = login("ＵＳＥＲ@ｈ.example", tenant.password)
+
+    assert response.status == 200
+
+
+def test_login_long_email_states_create_limit(service_env: dict[str, str]) -> None:
+    response = login("a" * 10_000 + "@h.example", "correct-horse-42")
+
+    assert response.status == 422
+    assert response.detail == "Invalid request. 'email' is too long; use at most 254 characters."

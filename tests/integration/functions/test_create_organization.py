@@ -397,3 +397,12 @@ def test_parallel_creates_of_one_email(master_db: Database) -> None:
     assert master_db.admins.count_documents({}) == 1
     winner = next(response for response in responses if response.status == 201)
     assert tenant_collections(master_db) == [winner.body["organization"]["collection_name"]]
+
+
+def test_create_fullwidth_email_collides(master_db: Database) -> None:
+    register("Acme Corp", "user@h.example")
+
+    response = create_organization("Globex", "ＵＳＥＲ@h.example")
+
+    assert response.status == 409
+    assert master_db.admins.count_documents({}) == 1
