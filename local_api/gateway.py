@@ -84,7 +84,7 @@ SECURITY_HEADERS = {
 }
 # API Gateway REST APIs reject a request payload over 10 MB with 413 ("Payload size" in the Amazon
 # API Gateway quotas for REST APIs, not adjustable).
-# NOTE: the quota says 10 MB without naming the byte count; 10 MiB here is an assumption.
+# NOTE: the quota states 10 MB without a byte count, so 10 MiB here is an assumption.
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 
 
@@ -406,8 +406,8 @@ class LocalGateway:
 
         A declared Content-Length decides without reading the body; a chunked body is read first.
         NOTE: API Gateway's own 413 (the REQUEST_TOO_LARGE gateway response, which a REST API
-        cannot customize) has API Gateway's default body; the runner answers in this API's
-        `{"detail": ...}` shape instead.
+        cannot customize) has API Gateway's default body, but the runner responds in this API's
+        `{"detail": ...}` shape.
         """
         request = state.request
         declared = request.headers.get("content-length", "")
@@ -463,7 +463,7 @@ class LocalGateway:
             if isinstance(outcome, Response):
                 return outcome
 
-        # NOTE: in AWS the preflight is SAM's mock integration, which sends only the CORS headers
+        # In AWS the preflight is SAM's mock integration, which sends only the CORS headers
         # (SAM's Cors setting has no field for others), so only the runner adds SECURITY_HEADERS here.
         headers = {
             **SECURITY_HEADERS,

@@ -87,7 +87,7 @@ def _describe(error: dict[str, Any]) -> str:
         return f"'{field}' {message}" if field else message
     if not field and isinstance(error.get("input"), bytes):
         # FastAPI parses a body as JSON only when the request declares a JSON content type, and
-        # passes the raw bytes on otherwise; a parsed JSON string arrives as str instead.
+        # otherwise passes the raw bytes on. A JSON string that it parsed arrives as str instead.
         return "the request body must be a JSON object sent with 'Content-Type: application/json'"
     if not field:
         return "the request body must be a JSON object, not an array or a single value"

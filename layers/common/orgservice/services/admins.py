@@ -85,8 +85,8 @@ class AdminService:
 
         # The organization is read only after the password check, so an unknown email, a wrong
         # password and a hidden organization all spend one bcrypt check. A hidden organization
-        # counts as a failure and does not reset the counter: the rate limit then behaves as for
-        # a wrong password, so neither the 401 nor a later 429 reveals that the password was right.
+        # counts as a failure and does not reset the counter, so the rate limit behaves as for a
+        # wrong password and neither the 401 nor a later 429 reveals that the password was right.
         organization = self._organizations.find_by_id(organization_id=admin.organization_id)
         if organization is None or organization.pending_operation in HIDDEN_OPERATIONS:
             self._record_failure(keys)
