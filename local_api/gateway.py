@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from local_api.functions import FunctionTimeoutError, LocalFunctions, QueueTimeoutError
@@ -72,6 +72,20 @@ UNAUTHORIZED_MESSAGE = "Unauthorized"
 PROXY_RESULT_KEYS = frozenset({"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"})
 # Headers that the HTTP server computes itself, so a function's values for them are dropped.
 SERVER_MANAGED_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
+# The security headers that every function response carries (orgservice.api.app.SECURITY_HEADERS)
+# and the template's GatewayResponses repeat. The runner adds them to the responses it builds itself:
+# CORS preflights, the 413 for an oversized body, and Swagger UI with its document.
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+# API Gateway REST APIs reject a request payload over 10 MB with 413 ("Payload size" in the Amazon
+# API Gateway quotas for REST APIs, not adjustable).
+# NOTE: the quota states 10 MB without a byte count, so 10 MiB here is an assumption.
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -367,7 +381,7 @@ class LocalGateway:
         started = time.perf_counter()
         state = RequestState(request, str(uuid.uuid4()), self.default_api, self.default_api.stage)
         try:
-            response = await self._dispatch(state)
+            response = await self._reject_oversized_body(state) or await self._dispatch(state)
         except Exception:
             logger.exception(
                 "The local API failed on %s %s (request_id=%s)", request.method, request.url.path, state.request_id
@@ -386,6 +400,32 @@ class LocalGateway:
             state.request_id,
         )
         return response
+
+    async def _reject_oversized_body(self, state: RequestState) -> Response | None:
+        """Return a 413 for a body over MAX_PAYLOAD_BYTES, else None.
+
+        A declared Content-Length decides without reading the body; a chunked body is read first.
+        NOTE: API Gateway's own 413 (the REQUEST_TOO_LARGE gateway response, which a REST API
+        cannot customize) has API Gateway's default body, but the runner responds in this API's
+        `{"detail": ...}` shape.
+        """
+        request = state.request
+        declared = request.headers.get("content-length", "")
+        size = int(declared) if declared.isdigit() else len(await request.body())
+        if size <= MAX_PAYLOAD_BYTES:
+            return None
+
+        logger.info(
+            "Rejected a %d-byte body, over the %d-byte payload limit (request_id=%s)",
+            size,
+            MAX_PAYLOAD_BYTES,
+            state.request_id,
+        )
+        detail = (
+            f"The request body is {size} bytes; API Gateway accepts at most {MAX_PAYLOAD_BYTES} bytes (10 MB), "
+            "so send a smaller body."
+        )
+        return JSONResponse({"detail": detail}, status_code=413, headers=SECURITY_HEADERS)
 
     async def _dispatch(self, state: RequestState) -> Response:
         request = state.request
@@ -423,7 +463,13 @@ class LocalGateway:
             if isinstance(outcome, Response):
                 return outcome
 
-        headers = {"Access-Control-Allow-Origin": cors.allow_origin, "Content-Type": "application/json"}
+        # In AWS the preflight is SAM's mock integration, which sends only the CORS headers
+        # (SAM's Cors setting has no field for others), so only the runner adds SECURITY_HEADERS here.
+        headers = {
+            **SECURITY_HEADERS,
+            "Access-Control-Allow-Origin": cors.allow_origin,
+            "Content-Type": "application/json",
+        }
         if cors.allow_methods is not None:
             headers["Access-Control-Allow-Methods"] = cors.allow_methods
         else:

@@ -188,6 +188,7 @@ def ensure_demo_organization(reset_hint: str = "drop the master database") -> De
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         leeway_seconds=settings.jwt_leeway_seconds,
+        max_lifetime_seconds=settings.jwt_expires_seconds,
     )
     principal = Principal(
         admin_id=claims.admin_id, organization_id=claims.organization_id, token_version=claims.token_version

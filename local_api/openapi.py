@@ -17,6 +17,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from local_api.gateway import SECURITY_HEADERS
 from local_api.lambda_events import ROOT, load_module
 from local_api.template import SamTemplate
 
@@ -138,6 +139,7 @@ class ApiDocs:
                 response = get_swagger_ui_html(openapi_url=OPENAPI_URL, title=f"{TITLE} - Swagger UI")
             else:
                 response = JSONResponse(self.document)
+            response.headers.update(SECURITY_HEADERS)
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

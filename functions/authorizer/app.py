@@ -44,6 +44,7 @@ def _verify(token: str, settings: Settings, keys: KeyRing) -> TokenClaims:
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             leeway_seconds=settings.jwt_leeway_seconds,
+            max_lifetime_seconds=settings.jwt_expires_seconds,
         )
 
     try:

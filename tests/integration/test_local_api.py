@@ -36,7 +36,7 @@ from pymongo.database import Database
 
 from local_api.embedded_db import EmbeddedMongo
 from local_api.functions import FunctionTimeoutError, HandlerWorker, Invocation, LocalFunctions, QueueTimeoutError
-from local_api.gateway import LocalGateway
+from local_api.gateway import MAX_PAYLOAD_BYTES, SECURITY_HEADERS, LocalGateway
 from local_api.lambda_events import ROOT
 from local_api.local_state import DATA_FOLDER, KEY_FILE
 from local_api.processes import is_running, stop_process
@@ -267,6 +267,51 @@ def test_preflight_answers_without_token(api: httpx.Client) -> None:
     assert "PUT" in response.headers["access-control-allow-methods"].split(",")
     assert "Authorization" in response.headers["access-control-allow-headers"].split(",")
     assert response.headers["access-control-max-age"] == "600"
+
+
+def test_preflight_carries_security_headers(api: httpx.Client) -> None:
+    response = api.options("/org/update", headers={"Origin": CORS_ORIGIN, "Access-Control-Request-Method": "PUT"})
+
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value
+
+
+def test_runner_security_headers_match_functions() -> None:
+    from orgservice.api.app import SECURITY_HEADERS as FUNCTION_HEADERS
+
+    assert SECURITY_HEADERS == FUNCTION_HEADERS
+
+
+def test_body_over_payload_limit_returns_413(api: httpx.Client, master_db: Database) -> None:
+    response = api.post(
+        "/org/create", content=b" " * (MAX_PAYLOAD_BYTES + 1), headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    assert response.json() == {
+        "detail": f"The request body is {MAX_PAYLOAD_BYTES + 1} bytes; API Gateway accepts at most "
+        f"{MAX_PAYLOAD_BYTES} bytes (10 MB), so send a smaller body."
+    }
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["access-control-allow-origin"] == CORS_ORIGIN
+    assert master_db.organizations.count_documents({}) == 0
+
+
+def test_chunked_body_over_payload_limit_returns_413(api: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(11):
+            yield b" " * (1024 * 1024)
+
+    response = api.post("/org/create", content=chunks(), headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 413
+    assert "at most 10485760 bytes" in response.json()["detail"]
+
+
+def test_body_at_payload_limit_reaches_function(api: httpx.Client) -> None:
+    response = api.post("/org/create", content=b" " * MAX_PAYLOAD_BYTES, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 422
 
 
 def test_preflight_unknown_path_returns_404(api: httpx.Client) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 
+from local_api.gateway import SECURITY_HEADERS
 from local_api.openapi import DOCUMENT_PATH, SECURITY_SCHEME, ApiDocs, build_document, render
 from local_api.template import load_template
 
@@ -69,6 +71,15 @@ def test_local_runner_serves_swagger_ui_and_document() -> None:
     assert "/openapi.json" in page.text
     assert document["servers"] == [{"url": "/", "description": "this local runner"}]
     assert "/org/create" in document["paths"]
+
+
+@pytest.mark.parametrize("path", ["/docs", "/openapi.json"])
+def test_local_runner_docs_carry_security_headers(path: str) -> None:
+    response = _docs_client().get(path)
+
+    assert response.status_code == 200
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value
 
 
 def test_local_runner_passes_other_paths_to_gateway() -> None:

@@ -144,5 +144,24 @@ def test_validate_name_hostile_accepted_only_with_safe_slug(name: str) -> None:
 
 
 def test_validate_name_locates_invisible_character() -> None:
-    with pytest.raises(ValueError, match=re.escape("U+200B (ZERO WIDTH SPACE) at character 5")):
+    with pytest.raises(ValueError, match=re.escape("contains U+200B ZERO WIDTH SPACE at character 5;")):
         validate_organization_name("Zero\u200bWidth")
+
+
+@pytest.mark.parametrize(
+    ("character", "description"),
+    [
+        ("\t", "control character U+0009"),
+        ("\x00", "control character U+0000"),
+        ("\x85", "control character U+0085"),
+        ("\ud800", "unpaired surrogate U+D800"),
+        ("\u202e", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+        ("\u2028", "U+2028 LINE SEPARATOR"),
+    ],
+)
+def test_validate_name_names_rejected_character(character: str, description: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        validate_organization_name(f"Acme{character}Corp")
+
+    assert f"contains {description} at character 5;" in str(raised.value)
+    assert "unnamed" not in str(raised.value)

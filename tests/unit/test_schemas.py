@@ -110,3 +110,36 @@ def test_update_accepts_single_field(body: dict[str, str]) -> None:
 
 def test_public_organization_omits_admin_email() -> None:
     assert "admin_email" not in OrganizationPublic.model_fields
+
+
+@pytest.mark.parametrize(
+    ("email", "expected"),
+    [
+        ("ＵＳＥＲ@h.example", "USER@h.example"),
+        ("ｕｓｅｒ@ｈ.ｅｘａｍｐｌｅ", "user@h.example"),
+        ("ﬁnance@h.example", "finance@h.example"),
+    ],
+)
+def test_email_folds_compatibility_characters(email: str, expected: str) -> None:
+    assert create_with(email=email).email == expected
+    assert AdminLogin.model_validate({"email": email, "password": "x"}).email == expected
+    assert OrganizationUpdate.model_validate({"email": email}).email == expected
+
+
+@pytest.mark.parametrize("length", [255, 2049, 10_000])
+@pytest.mark.parametrize("model", ["create", "login", "update"])
+def test_email_over_254_characters_rejected_alike(model: str, length: int) -> None:
+    email = "a" * (length - len("@h.example")) + "@h.example"
+    bodies = {
+        "create": (OrganizationCreate, {**VALID_CREATE, "email": email}),
+        "login": (AdminLogin, {"email": email, "password": "x"}),
+        "update": (OrganizationUpdate, {"email": email}),
+    }
+    schema, body = bodies[model]
+
+    with pytest.raises(ValidationError) as raised:
+        schema.model_validate(body)
+
+    [error] = raised.value.errors()
+    assert error["type"] == "string_too_long"
+    assert error["ctx"] == {"max_length": 254}

@@ -33,6 +33,23 @@ def _fold(text: str) -> str:
     return "".join(character for character in decomposed if not unicodedata.combining(character))
 
 
+def describe_character(character: str) -> str:
+    """Name a character by code point and Unicode name, such as "U+202E RIGHT-TO-LEFT OVERRIDE".
+
+    Control characters and surrogates have no Unicode name (their names such as CHARACTER
+    TABULATION are only aliases, which unicodedata cannot look up by character), so they are
+    described by their kind instead, such as "control character U+0009".
+    """
+    code_point = f"U+{ord(character):04X}"
+    category = unicodedata.category(character)
+    if category == "Cc":
+        return f"control character {code_point}"
+    if category == "Cs":
+        return f"unpaired surrogate {code_point}"
+    name = unicodedata.name(character, "")
+    return f"{code_point} {name}" if name else f"unnamed character {code_point}"
+
+
 def validate_organization_name(value: str) -> str:
     """Return the trimmed name, or raise ValueError with a message that names the fix."""
     name = value.strip()
@@ -44,9 +61,8 @@ def validate_organization_name(value: str) -> str:
 
     for position, character in enumerate(name, start=1):
         if unicodedata.category(character) in _INVISIBLE_CATEGORIES:
-            described = unicodedata.name(character, "an unpaired surrogate or unnamed control character")
             raise ValueError(
-                f"contains U+{ord(character):04X} ({described}) at character {position}; control characters, "
+                f"contains {describe_character(character)} at character {position}; control characters, "
                 "format characters and unpaired surrogates are invisible or not valid text, so remove it"
             )
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from orgservice.core.security import MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH
 from orgservice.models import Admin, Organization
 from orgservice.naming import validate_organization_name
+
+# The maximum length of a forward or reverse path in SMTP (RFC 5321, section 4.5.3.1.3) less the
+# angle brackets, the limit that email-validator applies too.
+MAX_EMAIL_LENGTH = 254
 
 
 def _validate_new_password(value: str) -> str:
@@ -28,6 +34,26 @@ def _validate_new_password(value: str) -> str:
     return value
 
 
+def _normalize_email(value: Any) -> Any:
+    """Check the length, then fold compatibility characters with NFKC before EmailStr validates.
+
+    NFKC turns look-alikes such as fullwidth "ＵＳＥＲ" into "USER", and the services lowercase
+    the result, so they collide with "user" under the unique email index. The length is checked
+    first, so an oversized value gets the documented limit instead of pydantic's own 2,048.
+    """
+    if not isinstance(value, str):
+        # The strict string check of EmailStr reports the wrong type.
+        return value
+
+    if len(value) > MAX_EMAIL_LENGTH:
+        raise PydanticCustomError(
+            "string_too_long",
+            "String should have at most {max_length} characters",
+            {"max_length": MAX_EMAIL_LENGTH},
+        )
+    return unicodedata.normalize("NFKC", value)
+
+
 def _validate_login_password(value: str) -> str:
     if not value:
         raise ValueError("must not be empty")
@@ -39,7 +65,7 @@ OrganizationName = Annotated[str, AfterValidator(validate_organization_name)]
 NewPassword = Annotated[str, AfterValidator(_validate_new_password)]
 # A login password longer than bcrypt's limit fails like any wrong password, with 401.
 LoginPassword = Annotated[str, Field(max_length=1024), AfterValidator(_validate_login_password)]
-Email = Annotated[EmailStr, Field(max_length=254)]
+Email = Annotated[EmailStr, BeforeValidator(_normalize_email), Field(max_length=MAX_EMAIL_LENGTH)]
 
 
 class _Request(BaseModel):

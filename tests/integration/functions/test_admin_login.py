@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import bcrypt
 import jwt
 import pytest
 from orgservice.core.config import get_settings
 from orgservice.core.keys import load_key_ring
 from orgservice.core.tokens import verify_token
+from pymongo.database import Database
 
 from tests.integration.functions.invoke import Tenant, invoke, login, register
 
@@ -19,6 +23,7 @@ def verify(token: str) -> object:
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         leeway_seconds=0,
+        max_lifetime_seconds=settings.jwt_expires_seconds,
     )
 
 
@@ -72,6 +77,63 @@ def test_login_failures_look_identical(acme: Tenant) -> None:
     assert unknown.status == wrong.status
     assert unknown.body == wrong.body
     assert unknown.headers.keys() == wrong.headers.keys()
+
+
+NOW = datetime.now(UTC)
+EXPIRED = datetime(2001, 1, 1, tzinfo=UTC)
+# Marks as the create and delete services set them, with a running and with an expired lease.
+HIDING_MARKS = {
+    "creating": {"creating_since": NOW, "pending_since": NOW},
+    "creating-expired": {"creating_since": EXPIRED, "pending_since": EXPIRED},
+    "deleting": {"deleting_since": NOW, "pending_since": NOW},
+    "deleting-expired": {"deleting_since": EXPIRED, "pending_since": EXPIRED},
+}
+
+
+@pytest.mark.parametrize("mark", list(HIDING_MARKS))
+def test_login_hidden_organization_returns_401(acme: Tenant, master_db: Database, mark: str) -> None:
+    master_db.organizations.update_one({}, {"$set": HIDING_MARKS[mark]})
+    wrong = login(acme.email, "wrong-password")
+
+    response = login(acme.email, acme.password)
+
+    assert response.status == 401
+    assert response.body == wrong.body
+    assert response.headers.keys() == wrong.headers.keys()
+
+
+def test_login_missing_organization_returns_401(acme: Tenant, master_db: Database) -> None:
+    master_db.organizations.delete_many({})
+
+    response = login(acme.email, acme.password)
+
+    assert response.status == 401
+    assert response.body == {"detail": "Invalid credentials"}
+
+
+def test_login_hidden_organization_checks_password(
+    acme: Tenant, master_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    master_db.organizations.update_one({}, {"$set": HIDING_MARKS["deleting"]})
+    checked: list[bytes] = []
+    original = bcrypt.checkpw
+
+    def spy(password: bytes, hashed: bytes) -> bool:
+        checked.append(hashed)
+        return original(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", spy)
+
+    assert login(acme.email, acme.password).status == 401
+    assert len(checked) == 1
+
+
+def test_login_during_rename_succeeds(acme: Tenant, master_db: Database) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    moving_from = {"database_name": master_db.name, "collection_name": "org_acme_earlier"}
+    master_db.organizations.update_one({}, {"$set": {"moving_from": moving_from, "pending_since": since}})
+
+    assert login(acme.email, acme.password).status == 200
 
 
 def test_login_other_admins_password_fails(acme: Tenant) -> None:
@@ -152,3 +214,18 @@ def test_login_empty_body_returns_422(acme: Tenant) -> None:
 
     assert response.status == 422
     assert "The request body is missing" in response.detail
+
+
+def test_login_fullwidth_email_finds_admin(service_env: dict[str, str]) -> None:
+    tenant = register("Acme Corp", "user@h.example")
+
+    response = login("ＵＳＥＲ@ｈ.example", tenant.password)
+
+    assert response.status == 200
+
+
+def test_login_long_email_states_create_limit(service_env: dict[str, str]) -> None:
+    response = login("a" * 10_000 + "@h.example", "correct-horse-42")
+
+    assert response.status == 422
+    assert response.detail == "Invalid request. 'email' is too long; use at most 254 characters."

@@ -162,6 +162,15 @@ ATTACKS = {
     "list-org-id": lambda tenant, key: sign(service_claims(tenant, org_id=["x"]), key),
     "empty-org-id": lambda tenant, key: sign(service_claims(tenant, org_id=""), key),
     "string-version": lambda tenant, key: sign(service_claims(tenant, ver="0"), key),
+    "string-exp": lambda tenant, key: sign(service_claims(tenant, exp=str(future(3000))), key),
+    "string-iat": lambda tenant, key: sign(service_claims(tenant, iat=str(int(time.time()))), key),
+    "string-nbf": lambda tenant, key: sign(service_claims(tenant, nbf=str(int(time.time()))), key),
+    "fractional-exp": lambda tenant, key: sign(service_claims(tenant, exp=future(600) + 0.5), key),
+    "forever-exp": lambda tenant, key: sign(service_claims(tenant, exp=future(10 * 365 * 86400)), key),
+    "far-past-iat": lambda tenant, key: sign(service_claims(tenant, iat=int(time.time()) - 30 * 86400), key),
+    "audience-among-others": lambda tenant, key: sign(
+        service_claims(tenant, aud=[get_settings().jwt_audience, "another-api"]), key
+    ),
     "no-kid": lambda tenant, key: sign(service_claims(tenant), key, kid=None),
     "unknown-kid": lambda tenant, key: sign(service_claims(tenant), key, kid="0123456789abcdef"),
     "garbage": lambda tenant, key: "not.a.token",
@@ -204,6 +213,12 @@ def test_authorizer_rejects_tampered_payload(acme: Tenant, globex: Tenant, token
 
 def test_authorizer_accepts_future_iat_within_leeway(acme: Tenant, key: str) -> None:
     token = sign(service_claims(acme, iat=int(time.time()) + get_settings().jwt_leeway_seconds // 2), key)
+
+    assert authorize(bearer(token))["principalId"] == acme.admin_id
+
+
+def test_authorizer_accepts_audience_alone_in_list(acme: Tenant, key: str) -> None:
+    token = sign(service_claims(acme, aud=[get_settings().jwt_audience]), key)
 
     assert authorize(bearer(token))["principalId"] == acme.admin_id
 

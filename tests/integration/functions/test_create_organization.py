@@ -245,6 +245,46 @@ def test_create_unparsable_body_returns_422(master_db: Database, raw: str | None
 @pytest.mark.parametrize(
     "raw",
     [
+        pytest.param(DEEP_ARRAY, id="array"),
+        pytest.param("[" * 100_000 + "]" * 100_000, id="100k-arrays"),
+        pytest.param('{"a": ' * 100_000 + "1" + "}" * 100_000, id="object"),
+    ],
+)
+def test_create_deeply_nested_body_names_depth(master_db: Database, raw: str) -> None:
+    response = invoke(
+        "create_organization", method="POST", path="/org/create", body=raw, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status == 422
+    assert "nests arrays or objects too deeply" in response.detail
+    assert "not valid JSON" not in response.detail
+
+
+@pytest.mark.parametrize("raw", ['"str"', "42", "null", "[]", "true"])
+def test_create_json_non_object_omits_header_hint(master_db: Database, raw: str) -> None:
+    response = invoke(
+        "create_organization", method="POST", path="/org/create", body=raw, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status == 422
+    assert "must be a JSON object" in response.detail
+    assert "Content-Type" not in response.detail
+
+
+@pytest.mark.parametrize("headers", [None, {"Content-Type": "text/plain"}], ids=["missing", "text-plain"])
+def test_create_without_json_content_type_names_header(master_db: Database, headers: dict[str, str] | None) -> None:
+    raw = '{"organization_name": "Acme", "email": "a@example.com", "password": "correct-horse-42"}'
+
+    response = invoke("create_organization", method="POST", path="/org/create", body=raw, headers=headers)
+
+    assert response.status == 422
+    assert "sent with 'Content-Type: application/json'" in response.detail
+    assert master_db.organizations.count_documents({}) == 0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
         pytest.param(INVALID_UTF8, id="invalid-utf8"),
         pytest.param(DEEP_ARRAY, id="deeply-nested-array"),
         pytest.param('{"a": ' * 5000 + "1" + "}" * 5000, id="deeply-nested-object"),
@@ -357,3 +397,12 @@ def test_parallel_creates_of_one_email(master_db: Database) -> None:
     assert master_db.admins.count_documents({}) == 1
     winner = next(response for response in responses if response.status == 201)
     assert tenant_collections(master_db) == [winner.body["organization"]["collection_name"]]
+
+
+def test_create_fullwidth_email_collides(master_db: Database) -> None:
+    register("Acme Corp", "user@h.example")
+
+    response = create_organization("Globex", "ＵＳＥＲ@h.example")
+
+    assert response.status == 409
+    assert master_db.admins.count_documents({}) == 1

@@ -85,6 +85,17 @@ def test_login_success_resets_email_counter(acme: Tenant) -> None:
     assert login(acme.email, acme.password).status == 200
 
 
+def test_login_hidden_organization_counts_as_failure(acme: Tenant, master_db: Database) -> None:
+    now = datetime.now(UTC)
+    master_db.organizations.update_one({}, {"$set": {"creating_since": now, "pending_since": now}})
+    for _ in range(EMAIL_LIMIT):
+        assert login(acme.email, acme.password).status == 401
+
+    master_db.organizations.update_one({}, {"$unset": {"creating_since": "", "pending_since": ""}})
+
+    assert login(acme.email, acme.password).status == 429
+
+
 def test_login_unknown_email_locks_alike(acme: Tenant) -> None:
     unknown = "nobody@acme.example.com"
     fail_logins(unknown, EMAIL_LIMIT)

@@ -50,7 +50,7 @@ def issue(keys: KeyRing, expires_seconds: int = 3600) -> str:
 
 
 def verify(token: str, keys: KeyRing) -> object:
-    return verify_token(token, keys=keys, issuer=ISSUER, audience=AUDIENCE, leeway_seconds=0)
+    return verify_token(token, keys=keys, issuer=ISSUER, audience=AUDIENCE, leeway_seconds=0, max_lifetime_seconds=3600)
 
 
 def rotate(secretsmanager, value: str) -> None:

@@ -17,6 +17,7 @@ KEYS = KeyRing(current=SigningKey(kid=key_id(KEY), secret=KEY))
 ISSUER = "org-management-service"
 AUDIENCE = "org-management-api"
 LEEWAY = 10
+LIFETIME = 3600
 ADMIN_ID = "6b131ecb2e1f17fbed514e12"
 ORGANIZATION_ID = "6b131ecb2e1f17fbed514e11"
 
@@ -34,7 +35,9 @@ def issue(expires_seconds: int = 3600) -> str:
 
 
 def verify(token: str) -> object:
-    return verify_token(token, keys=KEYS, issuer=ISSUER, audience=AUDIENCE, leeway_seconds=LEEWAY)
+    return verify_token(
+        token, keys=KEYS, issuer=ISSUER, audience=AUDIENCE, leeway_seconds=LEEWAY, max_lifetime_seconds=LIFETIME
+    )
 
 
 def service_claims(**changes: object) -> dict[str, object]:
@@ -127,6 +130,15 @@ def test_verify_rejects_future_issue_time() -> None:
         pytest.param(sign(service_claims(org_id=12345), KEY), id="non-string-org-id"),
         pytest.param(sign(service_claims(org_id=""), KEY), id="empty-org-id"),
         pytest.param(sign(service_claims(org_id=None), KEY), id="null-org-id"),
+        pytest.param(sign(service_claims(exp=str(int(time.time()) + 600)), KEY), id="string-exp"),
+        pytest.param(sign(service_claims(iat=str(int(time.time()))), KEY), id="string-iat"),
+        pytest.param(sign(service_claims(nbf=str(int(time.time()))), KEY), id="string-nbf"),
+        pytest.param(sign(service_claims(exp=time.time() + 600.5), KEY), id="fractional-exp"),
+        pytest.param(sign(service_claims(iat=True), KEY), id="boolean-iat"),
+        pytest.param(sign(service_claims(exp=int(time.time()) + 10 * 365 * 86400), KEY), id="forever-exp"),
+        pytest.param(sign(service_claims(iat=int(time.time()) - 30 * 86400), KEY), id="far-past-iat"),
+        pytest.param(sign(service_claims(aud=[AUDIENCE, "another-api"]), KEY), id="audience-among-others"),
+        pytest.param(sign(service_claims(aud=[AUDIENCE, AUDIENCE]), KEY), id="audience-repeated"),
         pytest.param("", id="empty"),
         pytest.param("not-a-token", id="garbage"),
         pytest.param("a.b.c", id="three-garbage-segments"),
@@ -134,6 +146,25 @@ def test_verify_rejects_future_issue_time() -> None:
 )
 def test_verify_rejects_invalid_token(token: str) -> None:
     with pytest.raises(InvalidTokenError):
+        verify(token)
+
+
+def test_verify_accepts_audience_alone_in_list() -> None:
+    assert verify(sign(service_claims(aud=[AUDIENCE]), KEY)).admin_id == ADMIN_ID
+
+
+def test_verify_accepts_lifetime_within_leeway() -> None:
+    now = int(time.time())
+    token = sign(service_claims(iat=now - LEEWAY, exp=now + LIFETIME), KEY)
+
+    assert verify(token).admin_id == ADMIN_ID
+
+
+def test_verify_rejects_lifetime_beyond_leeway() -> None:
+    now = int(time.time())
+    token = sign(service_claims(iat=now - LEEWAY - 1, exp=now + LIFETIME), KEY)
+
+    with pytest.raises(InvalidTokenError, match="lifetime of 3611 seconds exceeds the 3600 seconds"):
         verify(token)
 
 

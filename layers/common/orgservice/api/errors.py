@@ -32,6 +32,10 @@ SERVICE_ERROR_STATUS: dict[type[ServiceError], int] = {
 DATABASE_UNAVAILABLE = "The database is unavailable or did not reply in time; retry in a few seconds."
 # The detail of the HTTPException that FastAPI raises when it cannot decode a request body.
 BODY_PARSE_FAILED = "There was an error parsing the body"
+BODY_TOO_DEEP = (
+    "Invalid request. The request body nests arrays or objects too deeply to parse; "
+    "send a JSON object with the fields of this endpoint."
+)
 INTERNAL_ERROR = (
     "The server failed to handle the request; retry later, and report request id {request_id} if it persists."
 )
@@ -81,8 +85,9 @@ def _describe(error: dict[str, Any]) -> str:
             reason = message.removeprefix("value is not a valid email address: ").rstrip(".")
             return f"'{field}' is not a valid email address: {reason}"
         return f"'{field}' {message}" if field else message
-    if not field and isinstance(error.get("input"), bytes | str):
-        # FastAPI parses a body as JSON only when the request declares a JSON content type.
+    if not field and isinstance(error.get("input"), bytes):
+        # FastAPI parses a body as JSON only when the request declares a JSON content type, and
+        # otherwise passes the raw bytes on. A JSON string that it parsed arrives as str instead.
         return "the request body must be a JSON object sent with 'Content-Type: application/json'"
     if not field:
         return "the request body must be a JSON object, not an array or a single value"
@@ -126,7 +131,11 @@ def register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
         if error.status_code == 400 and error.detail == BODY_PARSE_FAILED:
-            # FastAPI raises this for a body that is not UTF-8 or nests too deeply to decode.
+            # FastAPI raises this for a body that is not UTF-8, or that nests so deeply that the
+            # json module raises RecursionError, and chains the original exception.
+            if isinstance(error.__cause__, RecursionError):
+                logger.info("Request rejected: body nested too deeply", extra={"status": 422})
+                return error_response(422, BODY_TOO_DEEP)
             logger.info("Request rejected: undecodable body", extra={"status": 422})
             return error_response(422, "Invalid request. The request body is not valid JSON; send a UTF-8 JSON object.")
         logger.info("Request rejected", extra={"status": error.status_code, "detail": str(error.detail)})

@@ -18,6 +18,7 @@ ORGANIZATION_CLAIM = "org_id"
 # The admin's token version when the token was issued; changing the email or password raises it,
 # which revokes every token issued before.
 VERSION_CLAIM = "ver"
+TIME_CLAIMS = ("exp", "iat", "nbf")
 REQUIRED_CLAIMS = ["sub", ORGANIZATION_CLAIM, VERSION_CLAIM, "iss", "aud", "iat", "exp", "jti"]
 
 
@@ -84,10 +85,49 @@ def _key_of(token: str, keys: KeyRing) -> SigningKey:
     return key
 
 
-def verify_token(token: str, *, keys: KeyRing, issuer: str, audience: str, leeway_seconds: int) -> TokenClaims:
+def _is_integer(value: object) -> bool:
+    # bool is a subclass of int in Python, but `true` is no time or version.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_times(claims: dict[str, object], *, max_lifetime_seconds: int, leeway_seconds: int) -> None:
+    # PyJWT converts the time claims with int(), so it accepts "9999999999" and truncates 1.5.
+    # This service issues whole seconds only, so anything else is a forgery.
+    for claim in TIME_CLAIMS:
+        if claim in claims and not _is_integer(claims[claim]):
+            raise InvalidTokenError(f"The token's {claim} claim must be an integer number of seconds; log in again.")
+
+    lifetime = claims["exp"] - claims["iat"]
+    if lifetime > max_lifetime_seconds + leeway_seconds:
+        raise InvalidTokenError(
+            f"The token's lifetime of {lifetime} seconds exceeds the {max_lifetime_seconds} seconds "
+            "that this service issues; log in again."
+        )
+
+
+def _check_audience(claims: dict[str, object], audience: str) -> None:
+    # RFC 7519 allows `aud` to be a list, and PyJWT accepts a list that contains the audience.
+    # A token meant for several APIs could be replayed against this one, so a list is accepted
+    # only when it names this audience alone.
+    value = claims["aud"]
+    if isinstance(value, list) and value != [audience]:
+        raise InvalidTokenError("The token's aud claim must name this API alone; log in again.")
+
+
+def verify_token(
+    token: str,
+    *,
+    keys: KeyRing,
+    issuer: str,
+    audience: str,
+    leeway_seconds: int,
+    max_lifetime_seconds: int,
+) -> TokenClaims:
     """Verify key id, signature, algorithm, expiry, not-before, issue time, issuer and audience; return the claims.
 
     PyJWT checks `exp`, `nbf` and `iat` against the clock with `leeway_seconds` of tolerance.
+    A token whose `exp - iat` exceeds `max_lifetime_seconds` plus the leeway is rejected, so even
+    a leaked signing key cannot mint a token that outlives the lifetime this service issues.
     """
     key = _key_of(token, keys)
     try:
@@ -105,14 +145,16 @@ def verify_token(token: str, *, keys: KeyRing, issuer: str, audience: str, leewa
     except jwt.InvalidTokenError as error:
         raise InvalidTokenError(f"The token is invalid ({error}); log in again.") from None
 
+    _check_times(claims, max_lifetime_seconds=max_lifetime_seconds, leeway_seconds=leeway_seconds)
+    _check_audience(claims, audience)
+
     for claim in ("sub", ORGANIZATION_CLAIM):
         if not isinstance(claims[claim], str) or not claims[claim]:
             raise InvalidTokenError(f"The token's {claim} claim must be a non-empty string; log in again.")
     organization_id = claims[ORGANIZATION_CLAIM]
 
-    # bool is a subclass of int in Python, but `true` is no token version.
     version = claims[VERSION_CLAIM]
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+    if not _is_integer(version) or version < 0:
         raise InvalidTokenError(f"The token's {VERSION_CLAIM} claim must be a non-negative integer; log in again.")
 
     return TokenClaims(

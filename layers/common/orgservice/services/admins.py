@@ -22,6 +22,8 @@ logger = Logger(child=True)
 
 INVALID_CREDENTIALS = "Invalid credentials"
 TOO_MANY_ATTEMPTS = "Too many failed logins; retry after {seconds} seconds."
+# Changes in progress that hide the organization from GET /org/get, and so from login.
+HIDDEN_OPERATIONS = ("create", "delete")
 REVOKED = "The token was revoked by a change of the admin's email or password; log in again for a new token."
 
 
@@ -50,7 +52,10 @@ class AdminService:
         self._settings = settings
 
     def login(self, *, email: str, password: str, source_ip: str | None = None) -> IssuedToken:
-        """Check the credentials and issue a token; unknown email and wrong password fail alike.
+        """Check the credentials and issue a token.
+
+        An unknown email, a wrong password, and an admin whose organization is gone or is being
+        created or deleted all fail alike, with the same message.
 
         Past LOGIN_MAX_FAILURES_PER_EMAIL failures for the email, or LOGIN_MAX_FAILURES_PER_IP for
         the source address, within LOGIN_FAILURE_WINDOW_SECONDS, the login fails with
@@ -75,6 +80,25 @@ class AdminService:
         if not verify_password(password, admin.password_hash):
             self._record_failure(keys)
             logger.info("Login failed: wrong password", extra={"admin_id": admin.id, "source_ip": source_ip})
+            observability.login_failed()
+            raise AuthenticationError(INVALID_CREDENTIALS)
+
+        # The organization is read only after the password check, so an unknown email, a wrong
+        # password and a hidden organization all spend one bcrypt check. A hidden organization
+        # counts as a failure and does not reset the counter, so the rate limit behaves as for a
+        # wrong password and neither the 401 nor a later 429 reveals that the password was right.
+        organization = self._organizations.find_by_id(organization_id=admin.organization_id)
+        if organization is None or organization.pending_operation in HIDDEN_OPERATIONS:
+            self._record_failure(keys)
+            logger.info(
+                "Login failed: organization missing or being created or deleted",
+                extra={
+                    "admin_id": admin.id,
+                    "organization_id": admin.organization_id,
+                    "operation": organization.pending_operation if organization else None,
+                    "source_ip": source_ip,
+                },
+            )
             observability.login_failed()
             raise AuthenticationError(INVALID_CREDENTIALS)
 
