@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from bson import ObjectId
 from orgservice.core import db
-from orgservice.errors import ConflictError, MigrationFailedError, NotFoundError
+from orgservice.errors import ChangeInProgressError, ConflictError, MigrationFailedError, NotFoundError
 from orgservice.models import Principal
 from orgservice.repositories.admins import AdminRepository
 from orgservice.repositories.organizations import OrganizationRepository
@@ -73,7 +73,7 @@ def test_create_over_leftover_collection_conflicts(
 ) -> None:
     master_db["org_acme_corp"].insert_one({"_id": "leftover", "owner": "nobody"})
 
-    with pytest.raises(ConflictError, match="already exists without an organization"):
+    with pytest.raises(ConflictError, match="already exists and no organization uses it"):
         organization_service.create(organization_name="Acme Corp", email="admin@acme.example.com", password=PASSWORD)
 
     assert master_db.organizations.count_documents({}) == 0
@@ -239,7 +239,7 @@ def test_rename_onto_leftover_collection_conflicts(
     own = documents(master_db, "org_acme_corp")
     master_db["org_acme_industries"].insert_one({"_id": "leftover"})
 
-    with pytest.raises(ConflictError, match="already exists without an organization"):
+    with pytest.raises(ConflictError, match="already exists and no organization uses it"):
         organization_service.update(
             principal=principal_of(acme), organization_name="Acme Industries", email=None, password=None
         )
@@ -263,17 +263,21 @@ def test_rename_keeps_indexes(
     assert indexes(master_db, "org_acme_industries") == before
 
 
-def test_rename_without_collection_creates_one(
+def test_rename_without_collection_creates_none(
     acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
 ) -> None:
+    """An empty collection at the new name would hide that the tenant's data is gone, so none is made."""
     master_db.drop_collection("org_acme_corp")
 
-    updated = organization_service.update(
-        principal=principal_of(acme), organization_name="Acme Industries", email=None, password=None
-    )
+    with pytest.raises(ChangeInProgressError, match="neither collection exists"):
+        organization_service.update(
+            principal=principal_of(acme), organization_name="Acme Industries", email=None, password=None
+        )
 
-    assert updated.organization.location.collection_name == "org_acme_industries"
-    assert tenant_collections(master_db) == ["org_acme_industries"]
+    stored = master_db.organizations.find_one()
+    assert tenant_collections(master_db) == []
+    assert stored["moving_from"]["collection_name"] == "org_acme_corp"
+    assert stored["collection_name"] == "org_acme_industries"
 
 
 def test_update_stale_version_conflicts(

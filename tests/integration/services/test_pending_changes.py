@@ -107,7 +107,7 @@ def test_expired_rename_with_both_collections_conflicts(
     leave_rename_half_done(master_db, acme, ago=EXPIRED, moved=False)
     master_db["org_acme_labs"].insert_one({"written": "elsewhere"})
 
-    with pytest.raises(ConflictError, match="ask an operator"):
+    with pytest.raises(ConflictError, match="both collections exist.*an operator must inspect both"):
         organization_service.update(
             principal=principal_of(acme), organization_name="Acme Other", email=None, password=None
         )
