@@ -6,7 +6,7 @@ import pytest
 from bson import ObjectId
 from orgservice.core import db
 from orgservice.errors import ChangeInProgressError, ConflictError, MigrationFailedError, NotFoundError
-from orgservice.models import Principal
+from orgservice.models import Principal, TenantLocation
 from orgservice.repositories.admins import AdminRepository
 from orgservice.repositories.organizations import OrganizationRepository
 from orgservice.repositories.tenant_collections import TenantCollectionRepository
@@ -261,6 +261,34 @@ def test_rename_keeps_indexes(
     )
 
     assert indexes(master_db, "org_acme_industries") == before
+
+
+def test_rename_error_after_move_finishes_rename(
+    acme: OrganizationWithAdmin,
+    organization_service: OrganizationService,
+    master_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An error raised once the collection has moved finishes the rename instead of restoring the earlier name."""
+    seed_tenant_data(master_db, "org_acme_corp")
+    own = documents(master_db, "org_acme_corp")
+    original = TenantCollectionRepository.rename
+
+    def rename_then_fail(self: TenantCollectionRepository, *, source: TenantLocation, target: TenantLocation) -> None:
+        original(self, source=source, target=target)
+        raise OperationFailure("reply lost after the rename", code=1)
+
+    monkeypatch.setattr(TenantCollectionRepository, "rename", rename_then_fail)
+
+    updated = organization_service.update(
+        principal=principal_of(acme), organization_name="Acme Industries", email=None, password=None
+    )
+
+    stored = master_db.organizations.find_one()
+    assert updated.organization.location.collection_name == "org_acme_industries"
+    assert stored["collection_name"] == "org_acme_industries"
+    assert "moving_from" not in stored
+    assert documents(master_db, "org_acme_industries") == own
 
 
 def test_rename_without_collection_creates_none(
