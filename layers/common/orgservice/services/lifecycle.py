@@ -245,6 +245,8 @@ class TenantLifecycle:
     def repair_expired(self) -> RepairReport:
         """Settle every change whose lease has expired, and list tenant collections that no organization uses."""
         report = RepairReport()
+        # NOTE: one settle may spend up to 20 s on a rename or a drop, so a run that meets several slow
+        # tenants can reach the function's 50 s Timeout; the marks it did not reach wait for the next run.
         for organization in self._organizations.find_pending(started_before=now() - PENDING_CHANGE_LEASE):
             report.examined += 1
             operation = organization.pending_operation
