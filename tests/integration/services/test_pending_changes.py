@@ -121,7 +121,7 @@ def test_create_at_source_of_running_rename_names_owner(
     """The earlier collection of a running rename is that tenant's data, never a leftover to remove."""
     leave_rename_half_done(master_db, acme, ago=FRESH, moved=False)
 
-    with pytest.raises(ChangeInProgressError, match="still holds the data of organization 'Acme Labs'") as raised:
+    with pytest.raises(ChangeInProgressError, match="still contains the data of organization 'Acme Labs'") as raised:
         organization_service.create(organization_name="Acme Corp", email="new@acme.example.com", password=PASSWORD)
 
     assert "operator" not in raised.value.message

@@ -1,4 +1,4 @@
-"""Time limits of long collection operations against the functions' timeouts, and which errors leave an outcome unknown."""
+"""Limits of long collection operations against the functions' timeouts, and errors with an unknown outcome."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from local_api.template import load_template
     [("UpdateOrganizationFunction", RENAME_TIMEOUT_SECONDS), ("DeleteOrganizationFunction", DROP_TIMEOUT_SECONDS)],
 )
 def test_operation_limit_fits_function_timeout(function: str, limit: int) -> None:
-    """The function outlives the operation's limit, so it can answer 503 with the mark kept."""
+    """The function outlives the operation's limit, so it can return 503 with the mark kept."""
     timeout_seconds = load_template().function(function).timeout_seconds
 
     assert limit < timeout_seconds

@@ -30,7 +30,7 @@ _INDEX_FIELDS_NOT_COPIED = frozenset({"v", "key", "ns"})
 def outcome_unknown(error: BaseException) -> bool:
     """Tell whether the server may have applied, or may still apply, the operation that raised `error`.
 
-    A client-side timeout or a lost connection says nothing about the server's side: a renameCollection
+    A client-side timeout or a lost connection does not show what the server did, because a renameCollection
     or drop can finish after the client gave up. Only a server error reply (such as OperationFailure
     without a time limit) proves that the operation did not run.
     """

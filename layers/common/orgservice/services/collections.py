@@ -37,20 +37,22 @@ class CollectionsMissingError(Exception):
     """Neither the source nor the target collection of a move exists."""
 
 
-def move_unsettled(organization_name: str, source: TenantLocation, target: TenantLocation, state: str) -> ChangeInProgressError:
+def move_unsettled(
+    organization_name: str, source: TenantLocation, target: TenantLocation, state: str
+) -> ChangeInProgressError:
     seconds = int(MOVE_RECHECK_SECONDS)
     return ChangeInProgressError(
         f"The rename of organization '{organization_name}' from '{source.collection_name}' to "
         f"'{target.collection_name}' cannot finish because {state}; the database may still be running it. "
-        f"Retry in {seconds} seconds. If this persists, an operator must inspect both collections "
-        "(README, Data safety); nothing is dropped automatically.",
+        f"Retry in {seconds} seconds. If this persists, an operator must inspect both collections before "
+        "dropping either; the service drops neither.",
         retry_after=seconds,
     )
 
 
 @dataclass(frozen=True, slots=True)
 class MoveState:
-    """Which of the two collections of a move exist."""
+    """Existence of the source and the target collection of a move."""
 
     source_exists: bool
     target_exists: bool

@@ -75,8 +75,8 @@ class RepairReport:
     """Counts of one repair run, with the tenant collections that need an operator's attention.
 
     `orphan_collections` are used by no organization and named by no move mark. The collections in
-    `unfinished_move_collections` are named by a move mark still set after this run, of a rename that
-    is running or that this run could not settle, so one of them may be a tenant's only copy of its data.
+    `unfinished_move_collections` are named by a move mark still set after this run. Its rename is
+    running or could not be settled, so one of them may be a tenant's only copy of its data.
     """
 
     examined: int = 0
@@ -153,7 +153,8 @@ class TenantLifecycle:
                 raise
             # The claim restarted the lease, so the mark waits for the server to finish the operation.
             logger.exception(
-                "Settling timed out; keeping the mark", extra={"organization_id": organization.id, "operation": operation}
+                "Settling timed out; keeping the mark",
+                extra={"organization_id": organization.id, "operation": operation},
             )
             raise still_running(organization, operation or "change") from error
 
@@ -245,8 +246,8 @@ class TenantLifecycle:
     def repair_expired(self) -> RepairReport:
         """Settle every change whose lease has expired, and list tenant collections that no organization uses."""
         report = RepairReport()
-        # NOTE: one settle may spend up to 20 s on a rename or a drop, so a run that meets several slow
-        # tenants can reach the function's 50 s Timeout; the marks it did not reach wait for the next run.
+        # NOTE: one settle may spend up to 20 s on a rename or a drop, so several slow tenants can reach
+        # the function's 50 s Timeout. The marks that the run did not reach wait for the next run.
         for organization in self._organizations.find_pending(started_before=now() - PENDING_CHANGE_LEASE):
             report.examined += 1
             operation = organization.pending_operation

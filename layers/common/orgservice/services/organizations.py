@@ -316,7 +316,7 @@ class OrganizationService:
                 raise
             seconds = lease_remaining_seconds(mover)
             raise ChangeInProgressError(
-                f"Collection '{location.collection_name}' still holds the data of organization "
+                f"Collection '{location.collection_name}' still contains the data of organization "
                 f"'{mover.organization_name}', whose rename away from this name is in progress; "
                 f"choose another name or retry in {seconds} seconds.",
                 retry_after=seconds,
@@ -334,7 +334,7 @@ class OrganizationService:
         The earlier metadata is restored only after checking that the collection is still at its
         earlier location and absent from the new one. An error whose outcome is unknown (a client-side
         timeout or a lost connection) keeps the mark with its lease instead, because the server may
-        still complete the renameCollection; the next request after the lease, or the repair function,
+        still complete the renameCollection. The next request after the lease, or the repair function,
         then finishes the move from the state the server ends in.
         """
         try:
@@ -395,7 +395,10 @@ class OrganizationService:
             raise
 
         if state.finished and not target_taken:
-            logger.warning("The collection had moved before the error; finishing the rename", extra=self._move_extra(previous, current))
+            logger.warning(
+                "The collection had moved before the error; finishing the rename",
+                extra=self._move_extra(previous, current),
+            )
             return self._finish_moved(previous=previous, current=current)
 
         if not state.source_exists or (state.target_exists and not target_taken):
