@@ -2,7 +2,8 @@
 
 An EventBridge schedule runs it (see template.yaml); an operator can also invoke it by hand. It rolls
 back interrupted creates, finishes interrupted renames and deletes whose lease has expired, and lists
-tenant collections that no organization uses, without dropping them.
+tenant collections that no organization uses apart from those that a still-set move mark names,
+without dropping any of them.
 """
 
 from dataclasses import asdict

@@ -26,6 +26,7 @@ def test_repair_on_clean_database_reports_nothing(acme: Tenant) -> None:
         "finished_deletes": 0,
         "failed": 0,
         "orphan_collections": [],
+        "unfinished_move_collections": [],
     }
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from bson import ObjectId
 from orgservice.core import db
-from orgservice.errors import ConflictError, MigrationFailedError, NotFoundError
-from orgservice.models import Principal
+from orgservice.errors import ChangeInProgressError, ConflictError, MigrationFailedError, NotFoundError
+from orgservice.models import Principal, TenantLocation
 from orgservice.repositories.admins import AdminRepository
 from orgservice.repositories.organizations import OrganizationRepository
 from orgservice.repositories.tenant_collections import TenantCollectionRepository
@@ -73,7 +73,7 @@ def test_create_over_leftover_collection_conflicts(
 ) -> None:
     master_db["org_acme_corp"].insert_one({"_id": "leftover", "owner": "nobody"})
 
-    with pytest.raises(ConflictError, match="already exists without an organization"):
+    with pytest.raises(ConflictError, match="already exists and no organization uses it"):
         organization_service.create(organization_name="Acme Corp", email="admin@acme.example.com", password=PASSWORD)
 
     assert master_db.organizations.count_documents({}) == 0
@@ -239,7 +239,7 @@ def test_rename_onto_leftover_collection_conflicts(
     own = documents(master_db, "org_acme_corp")
     master_db["org_acme_industries"].insert_one({"_id": "leftover"})
 
-    with pytest.raises(ConflictError, match="already exists without an organization"):
+    with pytest.raises(ConflictError, match="already exists and no organization uses it"):
         organization_service.update(
             principal=principal_of(acme), organization_name="Acme Industries", email=None, password=None
         )
@@ -263,17 +263,49 @@ def test_rename_keeps_indexes(
     assert indexes(master_db, "org_acme_industries") == before
 
 
-def test_rename_without_collection_creates_one(
-    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
+def test_rename_error_after_move_finishes_rename(
+    acme: OrganizationWithAdmin,
+    organization_service: OrganizationService,
+    master_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    master_db.drop_collection("org_acme_corp")
+    """An error raised once the collection has moved finishes the rename instead of restoring the earlier name."""
+    seed_tenant_data(master_db, "org_acme_corp")
+    own = documents(master_db, "org_acme_corp")
+    original = TenantCollectionRepository.rename
+
+    def rename_then_fail(self: TenantCollectionRepository, *, source: TenantLocation, target: TenantLocation) -> None:
+        original(self, source=source, target=target)
+        raise OperationFailure("reply lost after the rename", code=1)
+
+    monkeypatch.setattr(TenantCollectionRepository, "rename", rename_then_fail)
 
     updated = organization_service.update(
         principal=principal_of(acme), organization_name="Acme Industries", email=None, password=None
     )
 
+    stored = master_db.organizations.find_one()
     assert updated.organization.location.collection_name == "org_acme_industries"
-    assert tenant_collections(master_db) == ["org_acme_industries"]
+    assert stored["collection_name"] == "org_acme_industries"
+    assert "moving_from" not in stored
+    assert documents(master_db, "org_acme_industries") == own
+
+
+def test_rename_without_collection_creates_none(
+    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
+) -> None:
+    """An empty collection at the new name would hide that the tenant's data is gone, so none is made."""
+    master_db.drop_collection("org_acme_corp")
+
+    with pytest.raises(ChangeInProgressError, match="neither collection exists"):
+        organization_service.update(
+            principal=principal_of(acme), organization_name="Acme Industries", email=None, password=None
+        )
+
+    stored = master_db.organizations.find_one()
+    assert tenant_collections(master_db) == []
+    assert stored["moving_from"]["collection_name"] == "org_acme_corp"
+    assert stored["collection_name"] == "org_acme_industries"
 
 
 def test_update_stale_version_conflicts(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from orgservice.errors import ConflictError, NotFoundError
+from orgservice.errors import ChangeInProgressError, ConflictError, NotFoundError
 from orgservice.models import Principal
 from orgservice.services.lifecycle import PENDING_CHANGE_LEASE
 from orgservice.services.organizations import OrganizationService, OrganizationWithAdmin
@@ -101,13 +101,56 @@ def test_update_rejects_running_rename(
     assert master_db.organizations.find_one()["slug"] == "acme_labs"
 
 
+def test_running_rename_conflict_names_wait(
+    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
+) -> None:
+    """The 409 names the seconds left on the lease, which may be most of a minute."""
+    leave_rename_half_done(master_db, acme, ago=FRESH, moved=False)
+
+    with pytest.raises(ChangeInProgressError) as raised:
+        organization_service.update(principal=principal_of(acme), organization_name=None, email=None, password="x" * 9)
+
+    lease_seconds = PENDING_CHANGE_LEASE.total_seconds()
+    assert lease_seconds - 5 <= raised.value.retry_after <= lease_seconds
+    assert f"retry in {raised.value.retry_after} seconds" in raised.value.message
+
+
+def test_create_at_source_of_running_rename_names_owner(
+    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
+) -> None:
+    """The earlier collection of a running rename is that tenant's data, never a leftover to remove."""
+    leave_rename_half_done(master_db, acme, ago=FRESH, moved=False)
+
+    with pytest.raises(ChangeInProgressError, match="still contains the data of organization 'Acme Labs'") as raised:
+        organization_service.create(organization_name="Acme Corp", email="new@acme.example.com", password=PASSWORD)
+
+    assert "operator" not in raised.value.message
+    assert master_db["org_acme_corp"].count_documents({}) == 6
+
+
+def test_expired_rename_without_collections_creates_none(
+    acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
+) -> None:
+    """With neither collection present the server may still be copying, so settling invents nothing."""
+    leave_rename_half_done(master_db, acme, ago=EXPIRED, moved=False)
+    master_db.client.admin.command(
+        "renameCollection", f"{master_db.name}.org_acme_corp", to=f"{master_db.name}.copy_in_progress"
+    )
+
+    with pytest.raises(ChangeInProgressError, match="neither collection exists"):
+        organization_service.update(principal=principal_of(acme), organization_name=None, email=None, password="x" * 9)
+
+    assert tenant_collections(master_db) == []
+    assert master_db.organizations.find_one()["moving_from"]["collection_name"] == "org_acme_corp"
+
+
 def test_expired_rename_with_both_collections_conflicts(
     acme: OrganizationWithAdmin, organization_service: OrganizationService, master_db: Database
 ) -> None:
     leave_rename_half_done(master_db, acme, ago=EXPIRED, moved=False)
     master_db["org_acme_labs"].insert_one({"written": "elsewhere"})
 
-    with pytest.raises(ConflictError, match="ask an operator"):
+    with pytest.raises(ConflictError, match="both collections exist.*an operator must inspect both"):
         organization_service.update(
             principal=principal_of(acme), organization_name="Acme Other", email=None, password=None
         )

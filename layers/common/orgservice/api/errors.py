@@ -14,6 +14,8 @@ from starlette.exceptions import HTTPException
 from orgservice.core.config import ConfigurationError
 from orgservice.errors import (
     AuthenticationError,
+    ChangeInProgressError,
+    ChangeStillRunningError,
     ConflictError,
     NotFoundError,
     ServiceError,
@@ -27,6 +29,7 @@ SERVICE_ERROR_STATUS: dict[type[ServiceError], int] = {
     NotFoundError: 404,
     ConflictError: 409,
     TooManyAttemptsError: 429,
+    ChangeStillRunningError: 503,
 }
 
 DATABASE_UNAVAILABLE = "The database is unavailable or did not reply in time; retry in a few seconds."
@@ -118,7 +121,7 @@ def register_error_handlers(app: FastAPI) -> None:
         status_code = _status_of(error)
         logger.info("Request failed", extra={"status": status_code, "error": type(error).__name__})
         headers = None
-        if isinstance(error, TooManyAttemptsError):
+        if isinstance(error, TooManyAttemptsError | ChangeInProgressError | ChangeStillRunningError):
             headers = {"Retry-After": str(error.retry_after)}
         return error_response(status_code, error.message, headers=headers)
 

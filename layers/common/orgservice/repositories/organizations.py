@@ -99,6 +99,11 @@ class OrganizationRepository:
         )
         return _to_organization(document) if document else None
 
+    def find_moving_from(self, *, location: TenantLocation) -> Organization | None:
+        """Return the organization whose move mark names `location` as the collection it is moving away from."""
+        document = self._collection.find_one({"moving_from": _from_location(location)})
+        return _to_organization(document) if document else None
+
     def find_pending(self, *, started_before: datetime) -> list[Organization]:
         """Return the organizations whose create, rename or delete started before the given time."""
         cursor = self._collection.find({"pending_since": {"$lt": started_before}}).sort("pending_since", 1)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pymongo
 from pymongo import IndexModel, MongoClient
-from pymongo.errors import CollectionInvalid, OperationFailure
+from pymongo.errors import CollectionInvalid, ConnectionFailure, OperationFailure, PyMongoError
 
 from orgservice.models import TenantLocation
 
@@ -19,8 +19,24 @@ NAMESPACE_EXISTS = 48
 # time in proportion to the tenant's size. It stays below the update function's Timeout in template.yaml.
 RENAME_TIMEOUT_SECONDS = 20
 
+# Time limit of one drop. Dropping a large collection can outlast MONGODB_TIMEOUT_MS, and on
+# timeout the server may still finish the drop. It stays below the delete function's Timeout.
+DROP_TIMEOUT_SECONDS = 20
+
 # Index options that listIndexes reports but createIndexes does not accept back.
 _INDEX_FIELDS_NOT_COPIED = frozenset({"v", "key", "ns"})
+
+
+def outcome_unknown(error: BaseException) -> bool:
+    """Tell whether the server may have applied, or may still apply, the operation that raised `error`.
+
+    A client-side timeout or a lost connection does not show what the server did, because a renameCollection
+    or drop can finish after the client gave up. Only a server error reply (such as OperationFailure
+    without a time limit) proves that the operation did not run.
+    """
+    if not isinstance(error, PyMongoError):
+        return False
+    return error.timeout or isinstance(error, ConnectionFailure)
 
 
 class TenantCollectionExistsError(Exception):
@@ -110,8 +126,9 @@ class TenantCollectionRepository:
         return len(collection.insert_many(missing, ordered=True).inserted_ids)
 
     def drop(self, *, location: TenantLocation) -> None:
-        """Drop the collection; dropping one that does not exist is not an error."""
-        self._client[location.database_name].drop_collection(location.collection_name)
+        """Drop the collection within DROP_TIMEOUT_SECONDS; dropping one that does not exist is not an error."""
+        with pymongo.timeout(DROP_TIMEOUT_SECONDS):
+            self._client[location.database_name].drop_collection(location.collection_name)
 
     def list_tenant_collections(self, *, database_name: str, prefix: str) -> list[TenantLocation]:
         """Return the collections of the database whose names start with `prefix`."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_lambda_powertools import Logger
 
-from orgservice.errors import ConflictError
+from orgservice.errors import ChangeInProgressError, ConflictError
 from orgservice.models import Organization, TenantLocation
 from orgservice.placement import TENANT_COLLECTION_PREFIX, TenantPlacement
 from orgservice.repositories.tenant_collections import TenantCollectionExistsError, TenantCollectionRepository
@@ -12,15 +14,63 @@ from orgservice.services import checkpoints
 
 logger = Logger(child=True)
 
+# Seconds after which a move that cannot be settled yet is worth checking again; the lease of its mark.
+MOVE_RECHECK_SECONDS = 60
+
 # Documents per batch of a copying move. The function keeps one batch in memory at a time.
 COPY_BATCH_SIZE = 1000
 
 
-def _storage_taken(location: TenantLocation) -> ConflictError:
-    return ConflictError(
-        f"Collection '{location.collection_name}' already exists without an organization; "
-        "choose another name or ask an operator to remove the leftover collection."
+class CollectionTakenError(ConflictError):
+    """A collection already exists at the location, so nothing is created or moved onto it."""
+
+
+def _storage_taken(location: TenantLocation) -> CollectionTakenError:
+    # The collection may be the only copy of some tenant's data, so the message never suggests dropping it.
+    return CollectionTakenError(
+        f"Collection '{location.collection_name}' already exists and no organization uses it; choose another "
+        "name. The repair function lists it under orphan_collections for an operator to inspect."
     )
+
+
+class CollectionsMissingError(Exception):
+    """Neither the source nor the target collection of a move exists."""
+
+
+def move_unsettled(
+    organization_name: str, source: TenantLocation, target: TenantLocation, state: str
+) -> ChangeInProgressError:
+    seconds = int(MOVE_RECHECK_SECONDS)
+    return ChangeInProgressError(
+        f"The rename of organization '{organization_name}' from '{source.collection_name}' to "
+        f"'{target.collection_name}' cannot finish because {state}; the database may still be running it. "
+        f"Retry in {seconds} seconds. If this persists, an operator must inspect both collections before "
+        "dropping either; the service drops neither.",
+        retry_after=seconds,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MoveState:
+    """Existence of the source and the target collection of a move."""
+
+    source_exists: bool
+    target_exists: bool
+
+    @property
+    def not_started(self) -> bool:
+        return self.source_exists and not self.target_exists
+
+    @property
+    def finished(self) -> bool:
+        return self.target_exists and not self.source_exists
+
+    def describe(self) -> str:
+        if self.source_exists and self.target_exists:
+            return "both collections exist"
+        if not (self.source_exists or self.target_exists):
+            return "neither collection exists"
+        return "only the earlier collection exists" if self.source_exists else "only the new collection exists"
 
 
 def _pair(source: TenantLocation, target: TenantLocation) -> dict[str, str]:
@@ -74,16 +124,27 @@ class CollectionService:
             logger.error("Tenant collection already exists", extra={"namespace": location.namespace})
             raise _storage_taken(location)
 
+    def inspect_move(self, source: TenantLocation, target: TenantLocation) -> MoveState:
+        return MoveState(
+            source_exists=self._repository.exists(location=source),
+            target_exists=self._repository.exists(location=target),
+        )
+
     def move(self, source: TenantLocation, target: TenantLocation) -> None:
-        """Move the tenant collection; a missing source is created empty at the target."""
+        """Move the tenant collection; a move that an earlier attempt already completed is left as it is.
+
+        Raises CollectionsMissingError when neither collection exists, because an empty collection
+        created here would hide the loss of the tenant's data.
+        """
         if source == target:
             return
 
         if not self._repository.exists(location=source):
-            # An organization stored before creates confirmed their collection can lack one.
-            logger.warning("Tenant collection missing before a move", extra={"namespace": source.namespace})
-            self._repository.create(location=target)
-            return
+            if self._repository.exists(location=target):
+                logger.warning("Tenant collection already moved", extra=_pair(source, target))
+                return
+            logger.error("Both collections of a move are missing", extra=_pair(source, target))
+            raise CollectionsMissingError(f"Neither {source.namespace} nor {target.namespace} exists.")
 
         if moves_by_copy(source, target):
             self._copy(source, target)
@@ -157,17 +218,23 @@ class CollectionService:
         logger.info("Dropped a partial copy", extra={"source": source.namespace, "target": target.namespace})
 
     def finish_interrupted_move(
-        self, source: TenantLocation, target: TenantLocation, *, source_owner: Organization | None
+        self,
+        source: TenantLocation,
+        target: TenantLocation,
+        *,
+        organization_name: str,
+        source_owner: Organization | None,
     ) -> None:
-        """Complete a move that a dead request left half done, without overwriting any collection.
+        """Complete a move that an earlier request left unfinished, without overwriting or inventing a collection.
 
         `source_owner` is another organization that now uses the source location. Once the move has
-        left the source, a new organization may create its own collection there.
+        left the source, a new organization may create its own collection there. A move is never
+        rolled back here: a renameCollection that timed out on the client may still be running on the
+        server, so a state that only it can explain raises ChangeInProgressError and keeps the mark.
         """
-        source_exists = self._repository.exists(location=source)
-        target_exists = self._repository.exists(location=target)
+        state = self.inspect_move(source, target)
 
-        if source_exists and target_exists:
+        if state.source_exists and state.target_exists:
             if source_owner is not None and source_owner.pending_operation != "create":
                 # The owner's collection exists and its create finished, so this move had finished before.
                 logger.info(
@@ -175,24 +242,22 @@ class CollectionService:
                 )
                 return
             if source_owner is not None:
-                raise ConflictError(
+                raise ChangeInProgressError(
                     f"Organization '{source_owner.organization_name}' is being created at '{source.collection_name}'; "
-                    "retry in a minute."
+                    f"retry in {MOVE_RECHECK_SECONDS} seconds.",
+                    retry_after=MOVE_RECHECK_SECONDS,
                 )
             if not moves_by_copy(source, target):
                 logger.error("Both collections of an interrupted move exist", extra=_pair(source, target))
-                raise ConflictError(
-                    f"Both '{source.collection_name}' and '{target.collection_name}' exist after an interrupted "
-                    "rename; ask an operator to merge them."
-                )
+                raise move_unsettled(organization_name, source, target, "both collections exist")
 
-        if source_exists and moves_by_copy(source, target):
+        if state.source_exists and moves_by_copy(source, target):
             self._copy(source, target, resume=True)
-        elif source_exists:
+        elif state.source_exists:
             self._repository.rename(source=source, target=target)
-        elif not target_exists:
-            logger.warning("Both collections of an interrupted move are missing", extra={"target": target.namespace})
-            self._repository.create(location=target)
+        elif not state.target_exists:
+            logger.error("Both collections of an interrupted move are missing", extra=_pair(source, target))
+            raise move_unsettled(organization_name, source, target, "neither collection exists")
         logger.info("Finished an interrupted move", extra=_pair(source, target))
 
     def drop(self, location: TenantLocation) -> None:

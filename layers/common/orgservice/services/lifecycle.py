@@ -10,6 +10,7 @@ check and settles the change: an interrupted create is rolled back, a rename and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,10 +19,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from pymongo.client_session import ClientSession
 
-from orgservice.errors import ConflictError
+from orgservice.errors import ChangeInProgressError, ChangeStillRunningError, ConflictError
 from orgservice.models import Organization, TenantLocation
 from orgservice.repositories.admins import AdminRepository
 from orgservice.repositories.organizations import OrganizationRepository
+from orgservice.repositories.tenant_collections import outcome_unknown
 from orgservice.services import checkpoints
 from orgservice.services.collections import CollectionService
 
@@ -44,6 +46,24 @@ def now() -> datetime:
     return current.replace(microsecond=current.microsecond // 1000 * 1000)
 
 
+def lease_remaining_seconds(organization: Organization) -> int:
+    """Return the whole seconds, at least 1, until the lease of the organization's change expires."""
+    if organization.pending_since is None:
+        return 1
+    remaining = PENDING_CHANGE_LEASE - (now() - organization.pending_since)
+    return max(1, math.ceil(remaining.total_seconds()))
+
+
+def still_running(organization: Organization, action: str) -> ChangeStillRunningError:
+    """Build the error for a collection operation that timed out and may still finish on the server."""
+    seconds = lease_remaining_seconds(organization)
+    return ChangeStillRunningError(
+        f"The {action} of organization '{organization.organization_name}' is still running on the database; "
+        f"check again in {seconds} seconds, when the service finishes it from the state the database reports.",
+        retry_after=seconds,
+    )
+
+
 def changed_by_another_request(organization: Organization) -> ConflictError:
     return ConflictError(
         f"Organization '{organization.organization_name}' was changed by another request; fetch it again and retry."
@@ -52,7 +72,12 @@ def changed_by_another_request(organization: Organization) -> ConflictError:
 
 @dataclass(slots=True)
 class RepairReport:
-    """Counts of one repair run, and the namespaces of tenant collections that no organization uses."""
+    """Counts of one repair run, with the tenant collections that need an operator's attention.
+
+    `orphan_collections` are used by no organization and named by no move mark. The collections in
+    `unfinished_move_collections` are named by a move mark still set after this run. Its rename is
+    running or could not be settled, so one of them may be a tenant's only copy of its data.
+    """
 
     examined: int = 0
     rolled_back_creates: int = 0
@@ -60,6 +85,7 @@ class RepairReport:
     finished_deletes: int = 0
     failed: int = 0
     orphan_collections: list[str] = field(default_factory=list)
+    unfinished_move_collections: list[str] = field(default_factory=list)
 
 
 class TenantLifecycle:
@@ -98,9 +124,11 @@ class TenantLifecycle:
                 extra={"organization_id": organization.id, "operation": organization.pending_operation},
             )
             participle = {"create": "created", "rename": "renamed", "delete": "deleted"}[organization.pending_operation]
-            raise ConflictError(
+            seconds = lease_remaining_seconds(organization)
+            raise ChangeInProgressError(
                 f"Organization '{organization.organization_name}' is being {participle} by another request; "
-                "retry in a few seconds."
+                f"retry in {seconds} seconds, when that request has finished or its lease has expired.",
+                retry_after=seconds,
             )
 
         claimed = self._organizations.claim(
@@ -118,6 +146,20 @@ class TenantLifecycle:
             "Settling an interrupted change", extra={"organization_id": organization.id, "operation": operation}
         )
 
+        try:
+            return self._finish_claimed(organization)
+        except Exception as error:
+            if not outcome_unknown(error):
+                raise
+            # The claim restarted the lease, so the mark waits for the server to finish the operation.
+            logger.exception(
+                "Settling timed out; keeping the mark",
+                extra={"organization_id": organization.id, "operation": operation},
+            )
+            raise still_running(organization, operation or "change") from error
+
+    def _finish_claimed(self, organization: Organization) -> Organization | None:
+        operation = organization.pending_operation
         if operation == "delete":
             self.remove_all(organization)
             return None
@@ -130,6 +172,7 @@ class TenantLifecycle:
             self._collections.finish_interrupted_move(
                 organization.moving_from,
                 organization.location,
+                organization_name=organization.organization_name,
                 source_owner=owner if owner is not None and owner.id != organization.id else None,
             )
         return self.finish_move(organization)
@@ -203,6 +246,8 @@ class TenantLifecycle:
     def repair_expired(self) -> RepairReport:
         """Settle every change whose lease has expired, and list tenant collections that no organization uses."""
         report = RepairReport()
+        # NOTE: one settle may spend up to 20 s on a rename or a drop, so several slow tenants can reach
+        # the function's 50 s Timeout. The marks that the run did not reach wait for the next run.
         for organization in self._organizations.find_pending(started_before=now() - PENDING_CHANGE_LEASE):
             report.examined += 1
             operation = organization.pending_operation
@@ -224,6 +269,12 @@ class TenantLifecycle:
                 report.finished_renames += 1
 
         report.orphan_collections = [location.namespace for location in self.find_orphan_collections()]
+        report.unfinished_move_collections = self.find_unfinished_move_collections()
+        if report.unfinished_move_collections:
+            logger.error(
+                "Renames still unfinished after the repair",
+                extra={"namespaces": report.unfinished_move_collections},
+            )
         if report.orphan_collections:
             # Kept for an operator: a collection without an organization may hold data from elsewhere.
             logger.warning(
@@ -231,6 +282,14 @@ class TenantLifecycle:
             )
         logger.info("Repair finished", extra=asdict(report))
         return report
+
+    def find_unfinished_move_collections(self) -> list[str]:
+        """Return the namespaces, source then target, of every move mark that is still set."""
+        namespaces: list[str] = []
+        for organization in self._organizations.find_pending(started_before=now() + PENDING_CHANGE_LEASE):
+            if organization.moving_from is not None:
+                namespaces.extend([organization.moving_from.namespace, organization.location.namespace])
+        return namespaces
 
     def find_orphan_collections(self) -> list[TenantLocation]:
         """Return the tenant collections that no organization uses or is moving away from."""

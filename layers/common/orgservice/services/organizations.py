@@ -11,16 +11,23 @@ from pymongo.client_session import ClientSession
 from orgservice import observability
 from orgservice.core.config import Settings
 from orgservice.core.security import hash_password
-from orgservice.errors import ConflictError, MigrationFailedError, NotFoundError
+from orgservice.errors import ChangeInProgressError, ConflictError, MigrationFailedError, NotFoundError
 from orgservice.models import Admin, Organization, Principal, TenantLocation
 from orgservice.naming import slugify
 from orgservice.repositories.admins import AdminRepository
 from orgservice.repositories.errors import DuplicateValueError
 from orgservice.repositories.organizations import OrganizationRepository
+from orgservice.repositories.tenant_collections import outcome_unknown
 from orgservice.services import checkpoints
 from orgservice.services.admins import AdminService
-from orgservice.services.collections import CollectionService
-from orgservice.services.lifecycle import TenantLifecycle, TransactionRunner, changed_by_another_request
+from orgservice.services.collections import CollectionService, CollectionTakenError, move_unsettled
+from orgservice.services.lifecycle import (
+    TenantLifecycle,
+    TransactionRunner,
+    changed_by_another_request,
+    lease_remaining_seconds,
+    still_running,
+)
 from orgservice.services.lifecycle import now as _now
 
 logger = Logger(child=True)
@@ -93,7 +100,7 @@ class OrganizationService:
         # A leftover collection is rejected before anything is stored. When an organization uses the
         # name, the insert below reports that instead.
         if self._organizations.find_by_slug(slug=slug) is None:
-            self._collections.ensure_free(location)
+            self._ensure_collection_free(location)
         organization, admin = self._insert_records(organization_name, slug, location, email, password_hash)
 
         collection_created = False
@@ -198,9 +205,11 @@ class OrganizationService:
         self, field: str, name: str, slug: str, email: str, blocker: Organization | None
     ) -> ConflictError:
         if blocker is not None and blocker.deleting_since is not None:
-            return ConflictError(
+            seconds = lease_remaining_seconds(blocker)
+            return ChangeInProgressError(
                 f"Organization '{blocker.organization_name}' is being deleted and still uses this "
-                f"{'name' if field == 'slug' else 'email'}; retry in a few seconds."
+                f"{'name' if field == 'slug' else 'email'}; retry in {seconds} seconds.",
+                retry_after=seconds,
             )
         if blocker is not None and blocker.creating_since is not None:
             # A create that died keeps the name and email until its lease expires, then the next create frees them.
@@ -270,7 +279,7 @@ class OrganizationService:
 
         moving = new_location != organization.location
         if moving:
-            self._collections.ensure_free(new_location)
+            self._ensure_collection_free(new_location)
 
         updated = self._write_metadata(
             organization=organization,
@@ -297,6 +306,22 @@ class OrganizationService:
         )
         return OrganizationWithAdmin(organization=updated, admin=updated_admin)
 
+    def _ensure_collection_free(self, location: TenantLocation) -> None:
+        """Reject a location whose collection exists, naming the organization whose move mark refers to it."""
+        try:
+            self._collections.ensure_free(location)
+        except ConflictError:
+            mover = self._organizations.find_moving_from(location=location)
+            if mover is None:
+                raise
+            seconds = lease_remaining_seconds(mover)
+            raise ChangeInProgressError(
+                f"Collection '{location.collection_name}' still contains the data of organization "
+                f"'{mover.organization_name}', whose rename away from this name is in progress; "
+                f"choose another name or retry in {seconds} seconds.",
+                retry_after=seconds,
+            ) from None
+
     def _settle(self, organization: Organization) -> Organization:
         settled = self.lifecycle.settle(organization)
         if settled is None:
@@ -304,27 +329,37 @@ class OrganizationService:
         return settled
 
     def _move_collection(self, *, previous: Organization, current: Organization, admin: Admin) -> Organization:
-        """Move the tenant collection to the location `current` names, or restore `previous` on failure."""
+        """Move the tenant collection to the location `current` names, or restore `previous` on failure.
+
+        The earlier metadata is restored only after checking that the collection is still at its
+        earlier location and absent from the new one. An error whose outcome is unknown (a client-side
+        timeout or a lost connection) keeps the mark with its lease instead, because the server may
+        still complete the renameCollection. The next request after the lease, or the repair function,
+        then finishes the move from the state the server ends in.
+        """
         try:
             checkpoints.reached("rename.metadata_written")
             self._collections.move(previous.location, current.location)
         except Exception as error:
-            logger.exception(
-                "Moving the tenant collection failed; restoring the earlier metadata",
-                extra={
-                    "organization_id": previous.id,
-                    "source": previous.location.namespace,
-                    "target": current.location.namespace,
-                },
-            )
-            self._roll_back_move(previous=previous, current=current, admin=admin)
-            observability.migration_rolled_back()
-            reason = error.message if isinstance(error, ConflictError) else "Moving the data failed; retry the request."
-            raise MigrationFailedError(
-                f"Renaming '{previous.organization_name}' to '{current.organization_name}' was rolled back, and the "
-                f"organization keeps its earlier name and data. {reason}"
-            ) from error
+            if outcome_unknown(error):
+                logger.exception(
+                    "Moving the tenant collection timed out or lost the connection; keeping the move mark",
+                    extra=self._move_extra(previous, current),
+                )
+                raise still_running(current, "rename") from error
+            return self._recover_failed_move(previous=previous, current=current, admin=admin, error=error)
 
+        return self._finish_moved(previous=previous, current=current)
+
+    @staticmethod
+    def _move_extra(previous: Organization, current: Organization) -> dict[str, str]:
+        return {
+            "organization_id": previous.id,
+            "source": previous.location.namespace,
+            "target": current.location.namespace,
+        }
+
+    def _finish_moved(self, *, previous: Organization, current: Organization) -> Organization:
         try:
             checkpoints.reached("rename.collection_moved")
             finished = self.lifecycle.finish_move(current)
@@ -337,16 +372,63 @@ class OrganizationService:
         logger.info("Renamed organization", extra={"organization_id": previous.id, "slug": finished.slug})
         return finished
 
-    def _roll_back_move(self, *, previous: Organization, current: Organization, admin: Admin) -> None:
+    def _recover_failed_move(
+        self, *, previous: Organization, current: Organization, admin: Admin, error: Exception
+    ) -> Organization:
+        """Settle a move that failed with a definite error, from where the collection actually is.
+
+        The earlier metadata comes back only while the source exists and the target either does not
+        or belongs to someone else (the server rejected the move onto it). A move that had completed
+        is finished, and any other state keeps the mark for the next request or an operator.
+        """
+        logger.exception("Moving the tenant collection failed", extra=self._move_extra(previous, current))
+        target_taken = isinstance(error, CollectionTakenError)
         try:
-            self._collections.undo_copy(previous.location, current.location)
-            checkpoints.reached("rename.rollback_copy_dropped")
-            self._restore_metadata(previous=previous, current=current, admin=admin)
+            if not target_taken:
+                self._collections.undo_copy(previous.location, current.location)
+                checkpoints.reached("rename.rollback_copy_dropped")
+            state = self._collections.inspect_move(previous.location, current.location)
         except Exception:
             # The mark stays, and the next request or the repair function finishes the move instead.
             logger.exception("Rolling back the move failed", extra={"organization_id": previous.id})
             self.lifecycle.release(current)
             raise
+
+        if state.finished and not target_taken:
+            logger.warning(
+                "The collection had moved before the error; finishing the rename",
+                extra=self._move_extra(previous, current),
+            )
+            return self._finish_moved(previous=previous, current=current)
+
+        if not state.source_exists or (state.target_exists and not target_taken):
+            # Restoring the earlier location now would point the organization away from its data.
+            logger.error(
+                "Kept the move mark: the collections are not where a rollback needs them",
+                extra={
+                    **self._move_extra(previous, current),
+                    "source_exists": state.source_exists,
+                    "target_exists": state.target_exists,
+                },
+            )
+            self.lifecycle.release(current)
+            raise move_unsettled(
+                current.organization_name, previous.location, current.location, state.describe()
+            ) from error
+
+        try:
+            self._restore_metadata(previous=previous, current=current, admin=admin)
+        except Exception:
+            logger.exception("Rolling back the move failed", extra={"organization_id": previous.id})
+            self.lifecycle.release(current)
+            raise
+
+        observability.migration_rolled_back()
+        reason = error.message if isinstance(error, ConflictError) else "Moving the data failed; retry the request."
+        raise MigrationFailedError(
+            f"Renaming '{previous.organization_name}' to '{current.organization_name}' was rolled back, and the "
+            f"organization keeps its earlier name and data. {reason}"
+        ) from error
 
     def _write_metadata(
         self,
@@ -459,7 +541,14 @@ class OrganizationService:
         try:
             checkpoints.reached("delete.marked")
             self.lifecycle.remove_all(marked)
-        except Exception:
+        except Exception as error:
+            if outcome_unknown(error):
+                # The server may still be dropping the collection, so the mark keeps its lease.
+                logger.exception(
+                    "Deleting the organization timed out; keeping the delete mark",
+                    extra={"organization_id": organization.id},
+                )
+                raise still_running(marked, "delete") from error
             logger.exception("Deleting the organization failed", extra={"organization_id": organization.id})
             self.lifecycle.release(marked)
             raise

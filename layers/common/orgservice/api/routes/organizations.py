@@ -41,7 +41,7 @@ delete_router = APIRouter()
     "/org/create",
     status_code=status.HTTP_201_CREATED,
     response_model=OrganizationCreated,
-    responses={409: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+    responses={409: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
 )
 async def create_organization(body: OrganizationCreate, service: OrganizationServiceDep) -> OrganizationCreated:
     """Create an organization with its first admin and tenant collection."""
@@ -56,7 +56,12 @@ async def create_organization(body: OrganizationCreate, service: OrganizationSer
 @login_router.post(
     "/org/admin/login",
     response_model=AccessToken,
-    responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}, 429: {"model": ErrorBody}},
+    responses={
+        401: {"model": ErrorBody},
+        422: {"model": ErrorBody},
+        429: {"model": ErrorBody},
+        503: {"model": ErrorBody},
+    },
 )
 async def admin_login(body: AdminLogin, service: AdminServiceDep, source_ip: SourceIpDep) -> AccessToken:
     """Exchange an admin's email and password for a bearer token."""
@@ -67,7 +72,7 @@ async def admin_login(body: AdminLogin, service: AdminServiceDep, source_ip: Sou
 @get_router.get(
     "/org/get",
     response_model=OrganizationPublic,
-    responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+    responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
 )
 async def get_organization(
     organization_name: Annotated[OrganizationName, Query()], service: OrganizationServiceDep
@@ -84,6 +89,7 @@ async def get_organization(
         404: {"model": ErrorBody},
         409: {"model": ErrorBody},
         422: {"model": ErrorBody},
+        503: {"model": ErrorBody},
     },
 )
 async def update_organization(
@@ -102,7 +108,12 @@ async def update_organization(
 @delete_router.delete(
     "/org/delete",
     response_model=Message,
-    responses={401: {"model": ErrorBody}, 404: {"model": ErrorBody}},
+    responses={
+        401: {"model": ErrorBody},
+        404: {"model": ErrorBody},
+        409: {"model": ErrorBody},
+        503: {"model": ErrorBody},
+    },
 )
 async def delete_organization(principal: PrincipalDep, service: OrganizationServiceDep) -> Message:
     """Delete the caller's organization, its admins and its tenant collection."""
