@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from pymongo import MongoClient
 
 from orgservice.core import db
 from orgservice.core.config import Settings, get_settings
@@ -36,24 +34,8 @@ def get_admin_service(settings: Settings) -> AdminService:
     )
 
 
-# The services and repositories hold no per-request state, so each container builds them once per
-# settings object and MongoClient. A test or local run that resets either gets new services.
-_built: dict[str, tuple[Settings, MongoClient, Any]] = {}
-
-
-def _reuse[T](name: str, build: Callable[[Settings], T]) -> T:
-    settings, client = get_settings(), db.get_client()
-    cached = _built.get(name)
-    if cached is not None and cached[0] is settings and cached[1] is client:
-        return cached[2]
-
-    service = build(settings)
-    _built[name] = (settings, client, service)
-    return service
-
-
 async def _admin_service() -> AdminService:
-    return _reuse("admins", get_admin_service)
+    return get_admin_service(get_settings())
 
 
 AdminServiceDep = Annotated[AdminService, Depends(_admin_service)]
@@ -76,7 +58,8 @@ def get_organization_service(settings: Settings, admin_service: AdminService) ->
 
 
 async def _organization_service() -> OrganizationService:
-    return _reuse("organizations", lambda settings: get_organization_service(settings, get_admin_service(settings)))
+    settings = get_settings()
+    return get_organization_service(settings, get_admin_service(settings))
 
 
 OrganizationServiceDep = Annotated[OrganizationService, Depends(_organization_service)]
