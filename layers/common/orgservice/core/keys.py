@@ -67,8 +67,8 @@ def key_id(secret: str) -> str:
 
 
 # The authorizer loads the keys on every call. A key's id depends on the key alone, so each container
-# derives it once per key; a rotated key is a new argument and gets its own entry. Failures raise
-# and are not cached.
+# derives it once per key, and a rotated key gets an entry of its own. A key that is too short raises
+# each time, because lru_cache keeps no exceptions.
 @functools.lru_cache(maxsize=8)
 def _checked(secret: str, source: str) -> SigningKey:
     size = len(secret.encode("utf-8"))
