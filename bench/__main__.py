@@ -62,6 +62,11 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--login-repeats", type=int, default=15, help="rounds of the login measurement")
     parser.add_argument("--load-requests", type=int, default=400, help="requests of the bounded load")
     parser.add_argument("--load-concurrency", type=int, default=8, help="concurrent clients of the bounded load")
+    parser.add_argument(
+        "--warm-only",
+        action="store_true",
+        help="time only the warm authorizer decision and warm GET, print their ratios and write no report",
+    )
     return parser.parse_args()
 
 
@@ -80,13 +85,19 @@ def main() -> int:
         log_path = work / "bench.log"
         try:
             with stdout_to(log_path):
-                run_all(arguments, work, report)
+                if arguments.warm_only:
+                    run_warm_only(arguments, work, report)
+                else:
+                    run_all(arguments, work, report)
         except BaseException:
             progress(f"Failed; the handlers' log lines were in {log_path}:")
             sys.stderr.write(log_path.read_text(encoding="utf-8", errors="replace")[-4000:])
             raise
 
     report.total_seconds = time.monotonic() - started
+    if arguments.warm_only:
+        print_warm(report)
+        return 0
     write_report(report, arguments.output)
     progress(f"Wrote {arguments.output} in {report.total_seconds:.0f} s")
     return 0
@@ -149,7 +160,43 @@ def run_all(arguments: argparse.Namespace, work: Path, report: Report) -> None:
         load.stop_runner(process)
 
 
-def measure_warm(arguments: argparse.Namespace, report: Report, template: object, uri: str) -> None:
+def run_warm_only(arguments: argparse.Namespace, work: Path, report: Report) -> None:
+    """Time the two hot paths against their floors, for trying a change without the full run."""
+    from local_api.embedded_db import EmbeddedMongo
+    from local_api.lambda_events import ensure_layer_on_path
+    from local_api.local_state import apply_environment, local_environment, reset_domain_caches
+    from local_api.template import load_template
+
+    template = load_template()
+    with EmbeddedMongo(work / "database") as database:
+        environment = local_environment(
+            template,
+            list(template.functions.values()),
+            mongodb_uri=database.uri,
+            jwt_secret_key="bench-signing-key-" + "k" * 32,
+        )
+        environment["MONGODB_DATABASE"] = DATABASE
+        apply_environment(environment)
+        ensure_layer_on_path()
+        try:
+            measure_warm(arguments, report, template, database.uri, hot_paths_only=True)
+        finally:
+            reset_domain_caches()
+
+
+def print_warm(report: Report) -> None:
+    for name, runs, floor in (
+        ("authorizer warm decision", report.authorizer, "jwt.decode"),
+        ("warm GET /org/get", report.get, "find_one"),
+    ):
+        measured = next(iter(runs.values()))
+        timings = ", ".join(f"{run} {seconds * 1e6:.0f} µs" for run, seconds in runs.items())
+        progress(f"{name}: {measured / runs[floor]:.2f}× {floor} ({timings})")
+
+
+def measure_warm(
+    arguments: argparse.Namespace, report: Report, template: object, uri: str, *, hot_paths_only: bool = False
+) -> None:
     import bcrypt
     from pymongo import MongoClient
 
@@ -180,6 +227,8 @@ def measure_warm(arguments: argparse.Namespace, report: Report, template: object
         report.get = warm.get_organization(
             service, raw, DATABASE, name, slugify(name), repeats=arguments.repeats, batch=50
         )
+        if hot_paths_only:
+            return
 
         progress(f"Warm login against bcrypt.checkpw at cost {settings.bcrypt_rounds}")
         password_hash = bcrypt.hashpw(warm.PASSWORD.encode(), bcrypt.gensalt(rounds=settings.bcrypt_rounds))

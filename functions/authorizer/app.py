@@ -58,10 +58,13 @@ def _verify(token: str, settings: Settings, keys: KeyRing) -> TokenClaims:
         return verify(refreshed)
 
 
-@logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # The same value as correlation_id_path="requestContext.requestId", without a JMESPath search,
+    # which costs a few per cent of a warm decision.
+    logger.set_correlation_id((event.get("requestContext") or {}).get("requestId"))
     request = APIGatewayAuthorizerRequestEvent(event)
     logger.append_keys(method=request.http_method, route=request.resource)
 

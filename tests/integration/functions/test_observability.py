@@ -193,6 +193,16 @@ def test_authorizer_counts_denials(output: Output) -> None:
     assert [record["route"] for record in denials] == ["/org/update", "/org/update"]
 
 
+def test_authorizer_logs_correlation_id_of_request(output: Output) -> None:
+    proxy = build_proxy_event(method="PUT", path="/org/update", request_id="req-authorize-1")
+
+    with pytest.raises(Exception, match="Unauthorized"):
+        _invoke("authorizer", build_authorizer_event(proxy))
+
+    denials = [record for record in output.logs() if record["message"].startswith("Denied")]
+    assert [record["correlation_id"] for record in denials] == ["req-authorize-1"]
+
+
 # A fresh interpreter stands in for a new Lambda container: the runtime's root handler exists
 # before the function's code loads, as in Lambda, and both write to standard output.
 CONTAINER_SCRIPT = textwrap.dedent(

@@ -10,6 +10,7 @@ Only the standard library and, in AWS, Powertools are imported, so the authorize
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -65,6 +66,10 @@ def key_id(secret: str) -> str:
     return hashlib.sha256(b"org-management-jwt-kid:" + secret.encode("utf-8")).hexdigest()[:16]
 
 
+# The authorizer loads the keys on every call. A key's id depends on the key alone, so each container
+# derives it once per key, and a rotated key gets an entry of its own. A key that is too short raises
+# each time, because lru_cache keeps no exceptions.
+@functools.lru_cache(maxsize=8)
 def _checked(secret: str, source: str) -> SigningKey:
     size = len(secret.encode("utf-8"))
     if size < MIN_JWT_KEY_BYTES:
@@ -184,5 +189,6 @@ def _load(settings: Settings, *, force: bool) -> KeyRing:
 def clear_cache() -> None:
     """Forget the cached keys, so the next load reads Secrets Manager again."""
     _providers.clear()
+    _checked.cache_clear()
     _previous_absent_until.clear()
     _last_forced_refresh.clear()
