@@ -79,6 +79,21 @@ def test_create_trims_organization_name() -> None:
     assert create_with(organization_name="  Acme Corp  ").organization_name == "Acme Corp"
 
 
+def test_new_password_rejects_nul() -> None:
+    with pytest.raises(ValidationError, match="NUL character U\\+0000"):
+        create_with(password="\x00" * 8)
+
+
+def test_update_password_rejects_nul() -> None:
+    with pytest.raises(ValidationError, match="NUL character U\\+0000"):
+        OrganizationUpdate(password="correct\x00horse")
+
+
+def test_login_rejects_nul_password() -> None:
+    with pytest.raises(ValidationError, match="NUL character U\\+0000"):
+        AdminLogin(email="admin@example.com", password="\x00" * 9)
+
+
 def test_login_accepts_short_password() -> None:
     assert AdminLogin(email="admin@example.com", password="x").password == "x"
 

@@ -18,9 +18,16 @@ from orgservice.naming import validate_organization_name
 MAX_EMAIL_LENGTH = 254
 
 
+# bcrypt reads a password as a C string and stops at the first NUL byte, so "a\x00b" and "a\x00c" would
+# hash alike. A password with NUL is rejected instead.
+NUL_IN_PASSWORD = "contains the NUL character U+0000, which bcrypt reads as the end of the password; remove it"
+
+
 def _validate_new_password(value: str) -> str:
     if len(value) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"must be at least {MIN_PASSWORD_LENGTH} characters long")
+    if "\x00" in value:
+        raise ValueError(NUL_IN_PASSWORD)
 
     try:
         size = len(value.encode("utf-8"))
@@ -57,6 +64,8 @@ def _normalize_email(value: Any) -> Any:
 def _validate_login_password(value: str) -> str:
     if not value:
         raise ValueError("must not be empty")
+    if "\x00" in value:
+        raise ValueError(NUL_IN_PASSWORD)
     return value
 
 

@@ -51,7 +51,7 @@ def transactions_only(service_env: dict[str, str]) -> None:
 def timed_out_response_is_accurate(response: ApiResponse, action: str) -> None:
     assert response.status == 503, response.body
     assert f"The {action} of organization" in response.detail
-    assert "still running" in response.detail
+    assert "may still be running" in response.detail
     assert int(response.headers["retry-after"]) > 0
 
 

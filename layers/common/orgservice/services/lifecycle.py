@@ -58,8 +58,9 @@ def still_running(organization: Organization, action: str) -> ChangeStillRunning
     """Build the error for a collection operation that timed out and may still finish on the server."""
     seconds = lease_remaining_seconds(organization)
     return ChangeStillRunningError(
-        f"The {action} of organization '{organization.organization_name}' is still running on the database; "
-        f"check again in {seconds} seconds, when the service finishes it from the state the database reports.",
+        f"The {action} of organization '{organization.organization_name}' did not finish in time and may "
+        f"still be running on the database; check again in {seconds} seconds, when the service finishes "
+        "it from the state the database reports.",
         retry_after=seconds,
     )
 
