@@ -61,16 +61,17 @@ def tenant_database_name(master_database_name: str) -> str:
 
 
 def place_tenants_apart(master_database_name: str) -> None:
-    """Make the API functions place tenant collections in their own database, with small copy batches."""
-    from orgservice.api import deps
+    """Make the functions place tenant collections in their own database, with small copy batches."""
+    from orgservice import wiring
     from orgservice.placement import CollectionPerTenantPlacement
     from orgservice.services import collections
 
     tenant_database = tenant_database_name(master_database_name)
+
     def place(_master_database_name: str) -> CollectionPerTenantPlacement:
         return CollectionPerTenantPlacement(tenant_database)
 
-    deps.CollectionPerTenantPlacement = place  # type: ignore[assignment,misc]
+    wiring.CollectionPerTenantPlacement = place  # type: ignore[assignment,misc]
     collections.COPY_BATCH_SIZE = COPY_BATCH_SIZE
 
 

@@ -90,10 +90,10 @@ def setup(
     tenant = prepare(scenario, master_db)
     expected = tenant_data(master_db, tenant.collection_name) if tenant else None
     if scenario.copy:
-        from orgservice.api import deps
+        from orgservice import wiring
         from orgservice.services import collections
 
-        monkeypatch.setattr(deps, "CollectionPerTenantPlacement", deps.CollectionPerTenantPlacement)
+        monkeypatch.setattr(wiring, "CollectionPerTenantPlacement", wiring.CollectionPerTenantPlacement)
         monkeypatch.setattr(collections, "COPY_BATCH_SIZE", collections.COPY_BATCH_SIZE)
         place_tenants_apart(master_db.name)
     return tenant, expected

@@ -10,14 +10,12 @@ from orgservice.core import db
 from orgservice.core.config import Settings, get_settings
 from orgservice.errors import AuthenticationError
 from orgservice.models import Principal
-from orgservice.placement import CollectionPerTenantPlacement
 from orgservice.repositories.admins import AdminRepository
 from orgservice.repositories.login_attempts import LoginAttemptRepository
 from orgservice.repositories.organizations import OrganizationRepository
-from orgservice.repositories.tenant_collections import TenantCollectionRepository
 from orgservice.services.admins import AdminService
-from orgservice.services.collections import CollectionService
 from orgservice.services.organizations import OrganizationService
+from orgservice.wiring import build_collection_service
 
 # The dependencies that FastAPI resolves are coroutines without parameters of their own. They do no
 # I/O after the first request of a container. FastAPI would hand a plain function to its worker
@@ -43,14 +41,10 @@ AdminServiceDep = Annotated[AdminService, Depends(_admin_service)]
 
 def get_organization_service(settings: Settings, admin_service: AdminService) -> OrganizationService:
     database = db.get_database(settings)
-    collections = CollectionService(
-        placement=CollectionPerTenantPlacement(database.name),
-        repository=TenantCollectionRepository(db.get_client()),
-    )
     return OrganizationService(
         organizations=OrganizationRepository(database),
         admins=AdminRepository(database),
-        collections=collections,
+        collections=build_collection_service(database),
         admin_service=admin_service,
         run_in_transaction=db.run_in_transaction,
         settings=settings,
