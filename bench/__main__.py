@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 from bench import cold_start, load, packages, rename, warm
@@ -107,7 +108,7 @@ def run_all(arguments: argparse.Namespace, work: Path, report: Report) -> None:
     # Imported here, after the layer is on sys.path.
     from local_api.embedded_db import EmbeddedMongo
     from local_api.lambda_events import ensure_layer_on_path
-    from local_api.local_state import apply_environment, local_environment, reset_domain_caches
+    from local_api.local_state import apply_environment, reset_domain_caches
     from local_api.template import load_template
 
     architecture = packages.template_architecture()
@@ -127,16 +128,7 @@ def run_all(arguments: argparse.Namespace, work: Path, report: Report) -> None:
 
     template = load_template()
     with EmbeddedMongo(work / "database") as database:
-        environment = local_environment(
-            template,
-            list(template.functions.values()),
-            mongodb_uri=database.uri,
-            jwt_secret_key="bench-signing-key-" + "k" * 32,
-        )
-        environment["MONGODB_DATABASE"] = DATABASE
-        # The login rounds fail more often for the unknown email than the default limit of 5 allows.
-        # Each login still reads the failure counters and records the failure, so the cost is measured.
-        environment["LOGIN_MAX_FAILURES_PER_EMAIL"] = "1000"
+        environment = bench_environment(template, database.uri)
 
         progress(f"Cold starts: {arguments.cold_repeats} fresh processes per function and for the hello app")
         folders = {"hello app": ROOT / "bench" / "baseline", "floor app": ROOT / "bench" / "floor"}
@@ -160,23 +152,33 @@ def run_all(arguments: argparse.Namespace, work: Path, report: Report) -> None:
         load.stop_runner(process)
 
 
+def bench_environment(template: Any, mongodb_uri: str) -> dict[str, str]:
+    """Build the functions' environment from the template, pointed at the bench's own database."""
+    from local_api.local_state import local_environment
+
+    environment = local_environment(
+        template,
+        list(template.functions.values()),
+        mongodb_uri=mongodb_uri,
+        jwt_secret_key="bench-signing-key-" + "k" * 32,
+    )
+    environment["MONGODB_DATABASE"] = DATABASE
+    # The login rounds fail more often for the unknown email than the default limit of 5 allows.
+    # Each login still reads the failure counters and records the failure, so the cost is measured.
+    environment["LOGIN_MAX_FAILURES_PER_EMAIL"] = "1000"
+    return environment
+
+
 def run_warm_only(arguments: argparse.Namespace, work: Path, report: Report) -> None:
     """Time the two hot paths against their floors, for trying a change without the full run."""
     from local_api.embedded_db import EmbeddedMongo
     from local_api.lambda_events import ensure_layer_on_path
-    from local_api.local_state import apply_environment, local_environment, reset_domain_caches
+    from local_api.local_state import apply_environment, reset_domain_caches
     from local_api.template import load_template
 
     template = load_template()
     with EmbeddedMongo(work / "database") as database:
-        environment = local_environment(
-            template,
-            list(template.functions.values()),
-            mongodb_uri=database.uri,
-            jwt_secret_key="bench-signing-key-" + "k" * 32,
-        )
-        environment["MONGODB_DATABASE"] = DATABASE
-        apply_environment(environment)
+        apply_environment(bench_environment(template, database.uri))
         ensure_layer_on_path()
         try:
             measure_warm(arguments, report, template, database.uri, hot_paths_only=True)
