@@ -163,7 +163,7 @@ def load_handler(code_uri: str | Path, handler: str = "app.handler") -> Handler:
 
 
 def load_module(code_uri: str | Path, handler: str = "app.handler") -> Any:
-    """Import the module that holds a function's handler, as `load_handler` does, and return it."""
+    """Import the module that defines a function's handler, as `load_handler` does, and return it."""
     ensure_layer_on_path()
     folder = (ROOT / code_uri).resolve()
     module_name = handler.rpartition(".")[0]

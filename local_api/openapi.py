@@ -1,8 +1,8 @@
 """One OpenAPI 3.1 document for the whole API, and Swagger UI for it in the local runner.
 
-Each function's FastAPI app describes its own route; this module merges those descriptions and
-adds what only the template states: which routes the Lambda authorizer protects, described as a
-bearer JWT security scheme. `python -m local_api openapi` writes the document (`make openapi`
+Each function's FastAPI app describes its own route, and this module merges those descriptions. It
+adds what only the template states, which routes the Lambda authorizer protects, as a bearer JWT
+security scheme. `python -m local_api openapi` writes the document (`make openapi`
 keeps docs/openapi.json current), and `make run` serves it at /openapi.json with Swagger UI at /docs.
 """
 

@@ -32,7 +32,7 @@ from tests.infrastructure.conftest import ROOT
 BUILD_DIR = ROOT / ".aws-sam" / "build"
 
 # The status code that each API function returns for its event (the authorizer returns an Allow
-# policy instead). They run in this order, so delete comes last; functions not listed here run
+# policy instead). They run in this order, so delete comes last. Functions not listed here run
 # afterwards, and for them the test checks only that the handler returns without an error.
 EXPECTED_STATUS = {
     "AuthorizerFunction": None,

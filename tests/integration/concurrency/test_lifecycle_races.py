@@ -39,15 +39,15 @@ class HoldAtStep:
         self.release = threading.Event()
         self.reached = threading.Event()
         self._lock = threading.Lock()
-        self._taken = False
+        self._held = False
 
     def __call__(self, reached: str) -> None:
         if reached != self.step:
             return
         with self._lock:
-            if self._taken:
+            if self._held:
                 return
-            self._taken = True
+            self._held = True
         self.reached.set()
         assert self.release.wait(WAIT_SECONDS), f"nothing released the request held at {self.step}"
 

@@ -203,8 +203,8 @@ def test_authorizer_logs_correlation_id_of_request(output: Output) -> None:
     assert [record["correlation_id"] for record in denials] == ["req-authorize-1"]
 
 
-# A fresh interpreter stands in for a new Lambda container: the runtime's root handler exists
-# before the function's code loads, as in Lambda, and both write to standard output.
+# A fresh interpreter plays the role of a new Lambda container. As in Lambda, the runtime's root
+# handler exists before the function's code loads, and both write to standard output.
 CONTAINER_SCRIPT = textwrap.dedent(
     """
     import json, logging, sys

@@ -1,7 +1,7 @@
 """Token revocation, end to end: login, the authorizer's context, then the update and delete functions.
 
 Changing the admin's email or password, or deleting the organization, revokes every token issued
-before; the functions answer 401 to such a token and change nothing.
+before. The functions return 401 to such a token and change nothing.
 """
 
 from __future__ import annotations

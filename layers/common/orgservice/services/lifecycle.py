@@ -33,7 +33,7 @@ logger = Logger(child=True)
 # function in template.yaml), so a change whose lease started longer ago than this has died.
 PENDING_CHANGE_LEASE = timedelta(seconds=60)
 
-# A lease start this far back makes a mark expired at once; a request that fails sets it.
+# A request that fails sets its lease start this far back, so the next request finds the mark expired.
 _RELEASED = datetime(2000, 1, 1, tzinfo=UTC)
 
 # Runs a unit of work in one transaction where the server supports it; see core.db.run_in_transaction.
